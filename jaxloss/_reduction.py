@@ -1,0 +1,149 @@
+"""Reduction, `where` masks and mean denominators: the one implementation every loss uses.
+
+A loss computes its unreduced values, then hands them here with a boolean mask of the entries
+that count and, where its mean is weighted, the per-entry weights of the denominator:
+
+* ``"none"`` returns the unreduced loss with dropped entries set to 0;
+* ``"sum"`` sums the kept entries;
+* ``"mean"`` divides that sum by the number (or the total weight) of kept entries, and is 0, with
+  a zero gradient, when there is nothing to average (DESIGN §3.5; PyTorch returns NaN there).
+
+Masked entries must add exactly 0 to every gradient even when they hold NaN or inf. A single
+``jnp.where`` on the loss is not enough (its backward pass multiplies a zero cotangent by the
+NaN derivative of the dropped branch), so losses first replace dropped inputs with harmless values
+(`fill_dropped`) and then mask the result (`reduce`): the double-``where`` trick.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks
+
+
+def loss_function(*, static: Sequence[str] = ()) -> Callable[[Callable], Callable]:
+    """Compiles a loss with `jax.jit`; ``reduction`` and the structural options in `static` are
+    static, every other argument (numeric hyperparameters included) is traced, so changing a
+    margin or a class weight does not recompile. An invalid ``reduction`` is refused first.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def checked(*args, reduction="mean", **kwargs):
+            _checks.reduction(fn.__name__, reduction)
+            return fn(*args, reduction=reduction, **kwargs)
+
+        return jax.jit(checked, static_argnames=("reduction", *static))
+
+    return decorate
+
+
+def keep_mask(fn: str, where, loss_shape: Sequence[int], *masks) -> jnp.ndarray | None:
+    """The entries that count: the user's `where` (validated, broadcast to the unreduced loss
+    shape) AND-ed with the loss's own `masks` (ignored labels, padding), or None for all."""
+    loss_shape = tuple(loss_shape)
+    kept = [jnp.broadcast_to(m, loss_shape) for m in masks]
+    if where is not None:
+        where = _checks.boolean(fn, "where", where)
+        _checks.broadcastable(fn, "where", where, loss_shape, "the unreduced loss shape")
+        kept.append(jnp.broadcast_to(where, loss_shape))
+    return functools.reduce(jnp.logical_and, kept) if kept else None
+
+
+def fill_dropped(mask, *arrays, value=0):
+    """Replaces the entries of each array that `mask` drops by `value`.
+
+    Each array has the unreduced loss shape followed by trailing dimensions of its own (a class
+    axis, a feature axis, time), so the mask is extended over those.
+    """
+    if mask is None:
+        return arrays
+    return tuple(
+        jnp.where(mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim)), x, value)
+        for x in arrays
+    )
+
+
+def reduce(loss, reduction: str, *, mask=None, weight=None) -> jnp.ndarray:
+    """Reduces an unreduced `loss`.
+
+    Args:
+      loss: the unreduced loss, already multiplied by any per-entry weights.
+      reduction: ``"mean"``, ``"sum"`` or ``"none"`` (validated by `loss_function`).
+      mask: boolean array of `loss`'s shape, True where the entry counts, or None.
+      weight: per-entry weights whose kept sum is the denominator of ``"mean"`` (PyTorch's
+        weighted means), broadcastable to `loss`; None counts each kept entry once.
+    """
+    if mask is not None:
+        loss = jnp.where(mask, loss, 0)
+    if reduction == "none":
+        return loss
+    total = jnp.sum(loss)
+    if reduction == "sum":
+        return total
+    if weight is None and mask is None:
+        # Static count; an empty loss has nothing to average and its sum is already 0.
+        return total / loss.size if loss.size else total
+    if weight is None:
+        count = jnp.sum(mask, dtype=loss.dtype)
+    else:
+        weight = jnp.broadcast_to(weight, loss.shape).astype(loss.dtype)
+        count = jnp.sum(weight if mask is None else jnp.where(mask, weight, 0))
+    return mean_or_zero(total, count)
+
+
+def mean_or_zero(total, count):
+    """``total / count``, or 0 with a zero gradient when `count` is 0."""
+    nonzero = count != 0
+    return jnp.where(nonzero, total / jnp.where(nonzero, count, 1), 0)
+
+
+def elementwise(
+    fn: str,
+    pointwise: Callable,
+    arrays: dict,
+    *,
+    reduction: str,
+    where,
+    numeric: Sequence[str] = (),
+    weight=None,
+    weight_broadcasts: bool = False,
+    weighted_mean: bool = False,
+) -> jnp.ndarray:
+    """A loss whose unreduced value has the shape of its inputs, ``pointwise(*arrays)``.
+
+    Args:
+      fn: the public name, for error messages.
+      pointwise: maps the (validated, cast, masked) arrays to the unreduced loss.
+      arrays: the same-shaped data arguments by name, first the one that defines the shape.
+      numeric: names among `arrays` that may be integer (cast like the floats).
+      weight: optional per-element weights multiplying the loss. PyTorch requires
+        ``weight.shape == input.shape`` for l1/mse/huber and broadcasts it for the binary
+        cross-entropies (`weight_broadcasts`).
+      weighted_mean: ``"mean"`` divides by the kept weights' sum (l1, mse) rather than by the
+        number of kept entries (huber, BCE).
+    """
+    names = list(arrays)
+    if weight is not None:
+        arrays = {**arrays, "weight": weight}
+    values = dict(zip(arrays, _checks.floats(fn, numeric=numeric, **arrays), strict=True))
+    weight = values.pop("weight", None)
+    _checks.same_shape(fn, **values)
+    shape = values[names[0]].shape
+    if weight is not None:
+        if weight_broadcasts:
+            _checks.broadcastable(fn, "weight", weight, shape, f"`{names[0]}`'s shape")
+            weight = jnp.broadcast_to(weight, shape)
+        else:
+            _checks.shape_is(fn, "weight", weight, shape, f"the shape of `{names[0]}`")
+    keep = keep_mask(fn, where, shape)
+    data = fill_dropped(keep, *values.values())
+    loss = pointwise(*data)
+    if weight is not None:
+        (weight,) = fill_dropped(keep, weight)
+        loss = loss * weight
+    return reduce(loss, reduction, mask=keep, weight=weight if weighted_mean else None)

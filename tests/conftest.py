@@ -1,0 +1,14 @@
+"""Strictness for the whole suite (DESIGN §4): no implicit rank promotion, warnings are errors
+(pyproject's filterwarnings), and float64 only where a test asks for it."""
+
+import jax
+import pytest
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def x64():
+    """Runs a test with 64-bit types enabled (gradient checks in float64)."""
+    with jax.enable_x64(True):
+        yield
