@@ -57,11 +57,15 @@ def labels(fn: str, name: str, x, hint: str = "") -> jnp.ndarray:
     Casting first matters: comparing a uint8 label with a traced ``ignore_index=-100`` would
     otherwise wrap -100 to 156 in uint8 arithmetic.
     """
+    return integers(fn, name, x, "class indices", hint)
+
+
+def integers(fn: str, name: str, x, what: str, hint: str = "") -> jnp.ndarray:
+    """Integer data of any integer dtype (class indices, sequence lengths), as int32."""
     x = jnp.asarray(x)
     if not _is_int(x.dtype):
         raise TypeError(
-            f"{fn}: `{name}` holds class indices and must have an integer dtype, "
-            f"got {x.dtype}{hint}"
+            f"{fn}: `{name}` holds {what} and must have an integer dtype, got {x.dtype}{hint}"
         )
     return x.astype(jnp.int32)
 
@@ -104,8 +108,8 @@ def rank_in(fn: str, name: str, x, ranks: Sequence[int], what: str) -> None:
     if jnp.ndim(x) not in ranks:
         allowed = " or ".join(str(r) for r in ranks)
         raise ValueError(
-            f"{fn}: `{name}` must have {allowed} dimensions ({what}), "
-            f"got shape {shape_str(jnp.shape(x))}"
+            f"{fn}: `{name}` must have {allowed} dimension{'s' * (tuple(ranks) != (1,))} "
+            f"({what}), got shape {shape_str(jnp.shape(x))}"
         )
 
 

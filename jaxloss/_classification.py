@@ -89,7 +89,8 @@ def nll_loss(input, target, *, reduction="mean", where=None, weight=None, ignore
         (traced). A label outside ``[0, C)`` otherwise gives NaN.
 
     Returns:
-      A scalar, or the per-entry losses ``(...)`` for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-entry losses ``(...)`` for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -147,7 +148,8 @@ def cross_entropy(
       label_smoothing: $\varepsilon \in [0, 1]$ (traced).
 
     Returns:
-      A scalar, or the per-entry losses ``(...)`` for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-entry losses ``(...)`` for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -182,7 +184,7 @@ def cross_entropy(
     loss = x.loss_of(lse - x.picked())
     gaps = lse[..., None] - x.scores  # -log p, fused into the sum below
     if x.weight is not None:
-        gaps = gaps * x.weight
+        gaps = gaps * jnp.broadcast_to(x.weight, gaps.shape)
     smooth = jnp.sum(gaps, axis=-1) / x.scores.shape[-1]
     # At eps = 0 the smoothing term is skipped, not multiplied by 0: it is inf for a -inf logit.
     loss = jnp.where(eps == 0, loss, (1 - eps) * loss + eps * smooth)
@@ -206,7 +208,7 @@ def _cross_entropy_probabilities(fn, input, target, weight, eps, reduction, wher
     gaps = jnp.where((target == 0) & jnp.isneginf(logits), 0.0, lse - logits)
     terms = target * gaps
     if weight:
-        terms = terms * weight[0]
+        terms = terms * jnp.broadcast_to(weight[0], terms.shape)
     return reduce(jnp.sum(terms, axis=-1), reduction, mask=keep)
 
 
@@ -249,7 +251,8 @@ def binary_cross_entropy(input, target, *, reduction="mean", where=None, weight=
         of $\ell_i$ (as PyTorch).
 
     Returns:
-      A scalar, or the per-element losses for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -283,7 +286,8 @@ def binary_cross_entropy_with_logits(
         typically one per class ``(C,)`` (traced).
 
     Returns:
-      A scalar, or the per-element losses for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -299,6 +303,7 @@ def binary_cross_entropy_with_logits(
     else:
         (positive,) = _checks.floats(fn, pos_weight=pos_weight)
         _checks.broadcastable(fn, "pos_weight", positive, jnp.shape(input), "`input`'s shape")
+        positive = jnp.broadcast_to(positive, jnp.shape(input))
 
     def pointwise(x, y):
         return -(positive * y * jax.nn.log_sigmoid(x) + (1 - y) * jax.nn.log_sigmoid(-x))
@@ -333,7 +338,8 @@ def kl_div(input, target, *, reduction="mean", where=None, log_target=False):
       log_target: whether `target` holds log-probabilities (static).
 
     Returns:
-      A scalar, or the per-element terms for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element terms for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss

@@ -8,6 +8,7 @@ its margin.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 
@@ -23,5 +24,8 @@ def clamp_min(x, low):
     cosine_embedding, triplet) therefore have a gradient at the margin; ``jnp.maximum`` would
     split it in halves and ``jax.nn.relu`` would drop it. Losses whose torch kernels test
     ``z > 0`` (multi_margin, multilabel_margin) use ``jax.nn.relu`` instead.
+
+    A NaN `x` stays NaN, with a zero gradient, as in torch: a bare ``where(x >= low, x, low)``
+    would turn a NaN loss (an out-of-range label, a NaN distance) into a silent ``low``.
     """
-    return jnp.where(x >= low, x, low)
+    return jnp.where(x >= low, x, jnp.where(x < low, low, jax.lax.stop_gradient(x)))

@@ -31,7 +31,8 @@ def l1_loss(input, target, *, reduction="mean", where=None, weight=None):
         $\sum_i w_i \ell_i / \sum_i w_i$ over kept entries (as PyTorch 2.13).
 
     Returns:
-      A scalar, or the per-element losses for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
 
     The gradient at $x_i = y_i$ is 0 (``sign(0)``), as in PyTorch.
 
@@ -63,7 +64,8 @@ def mse_loss(input, target, *, reduction="mean", where=None, weight=None):
         $\sum_i w_i \ell_i / \sum_i w_i$ over kept entries (as PyTorch 2.13).
 
     Returns:
-      A scalar, or the per-element losses for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxloss
@@ -106,7 +108,8 @@ def huber_loss(input, target, *, reduction="mean", where=None, delta=1.0, weight
         ``"mean"`` is the plain mean of $w_i \ell_i$ (as PyTorch 2.13).
 
     Returns:
-      A scalar, or the per-element losses for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -138,7 +141,8 @@ def smooth_l1_loss(input, target, *, reduction="mean", where=None, beta=1.0):
       beta: the threshold $\beta \ge 0$ (traced). $\beta = 0$ gives `l1_loss`, as in PyTorch.
 
     Returns:
-      A scalar, or the per-element losses for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -184,7 +188,8 @@ def poisson_nll_loss(
       eps: added to the rate before its log when ``log_input=False`` (traced).
 
     Returns:
-      A scalar, or the per-element losses for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -246,7 +251,8 @@ def gaussian_nll_loss(input, target, var, *, reduction="mean", where=None, full=
       eps: the lower clamp of the variance (traced).
 
     Returns:
-      A scalar, or the per-element losses (shape of `input`) for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses (shape of `input`) for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss

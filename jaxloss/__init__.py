@@ -1,0 +1,55 @@
+"""jaxloss: differentiable loss functions for JAX.
+
+Every loss is a pure, ``jax.jit``-compiled function ``name(input, target, ..., *,
+reduction="mean", where=None, <options>)`` that composes with ``vmap``, ``grad`` and ``jacrev``.
+The PyTorch losses carry their ``torch.nn.functional`` names, options and values, with the class
+axis last.
+"""
+
+from ._classification import binary_cross_entropy as binary_cross_entropy
+from ._classification import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
+from ._classification import cross_entropy as cross_entropy
+from ._classification import kl_div as kl_div
+from ._classification import nll_loss as nll_loss
+from ._margin import cosine_embedding_loss as cosine_embedding_loss
+from ._margin import hinge_embedding_loss as hinge_embedding_loss
+from ._margin import margin_ranking_loss as margin_ranking_loss
+from ._margin import multi_margin_loss as multi_margin_loss
+from ._margin import multilabel_margin_loss as multilabel_margin_loss
+from ._margin import multilabel_soft_margin_loss as multilabel_soft_margin_loss
+from ._margin import soft_margin_loss as soft_margin_loss
+from ._margin import triplet_margin_loss as triplet_margin_loss
+from ._margin import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
+from ._regression import gaussian_nll_loss as gaussian_nll_loss
+from ._regression import huber_loss as huber_loss
+from ._regression import l1_loss as l1_loss
+from ._regression import mse_loss as mse_loss
+from ._regression import poisson_nll_loss as poisson_nll_loss
+from ._regression import smooth_l1_loss as smooth_l1_loss
+from ._sequence import ctc_loss as ctc_loss
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cosine_embedding_loss",
+    "cross_entropy",
+    "ctc_loss",
+    "gaussian_nll_loss",
+    "hinge_embedding_loss",
+    "huber_loss",
+    "kl_div",
+    "l1_loss",
+    "margin_ranking_loss",
+    "mse_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "nll_loss",
+    "poisson_nll_loss",
+    "smooth_l1_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+]

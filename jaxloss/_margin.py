@@ -1,0 +1,510 @@
+"""Margin and embedding losses: hinge embedding, soft margin, multi-label and multi-class
+margins, ranking, cosine embedding and triplet losses.
+
+The class (or feature) axis is last (``(..., C)``, ``(..., D)``), the JAX/optax convention;
+PyTorch puts a class axis at dim 1 and accepts one batch dimension at most, where these take
+any number. Values and gradients otherwise match ``torch.nn.functional`` (PyTorch 2.13), kinks
+included: losses that PyTorch writes with ``clamp_min`` pass the gradient at the margin, those
+whose kernels test ``z > 0`` do not.
+
+Integer class indices cannot be range-checked under ``jit``: an index outside ``[0, C)`` makes
+its entry's loss NaN (PyTorch raises) rather than silently reading another class.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks, _ops
+from ._classification import class_indexed
+from ._reduction import elementwise, fill_dropped, keep_mask, loss_function, reduce
+
+# The constant PyTorch adds to each squared norm of the cosine similarity.
+_COSINE_EPS = 1e-12
+
+
+@loss_function()
+def hinge_embedding_loss(input, target, *, reduction="mean", where=None, margin=1.0):
+    r"""Hinge embedding loss: $x$ itself for similar pairs, a hinge on it for dissimilar ones.
+
+    $$\ell_i = [y_i \ne 1]\,\max(0, \Delta - x_i) + [y_i \ne -1]\, x_i$$
+
+    For labels $\pm 1$ this is $x_i$ when $y_i = 1$ and $\max(0, \Delta - x_i)$ when
+    $y_i = -1$; any other label adds both terms, as in PyTorch. At $x_i = \Delta$ the hinge
+    passes the gradient $-1$ (PyTorch's ``clamp_min``).
+
+    Args:
+      input: distances (or other scores) $x$, any shape.
+      target: labels $y \in \{1, -1\}$, the shape of `input`; integer labels are cast.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
+      margin: the margin $\Delta$ (traced).
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x, y = jnp.array([0.25, 0.25, 2.0]), jnp.array([1, -1, -1])
+      >>> jaxloss.hinge_embedding_loss(x, y, reduction="none")
+      Array([0.25, 0.75, 0.  ], dtype=float32)
+
+    Equivalents: ``torch.nn.functional.hinge_embedding_loss``.
+    """
+
+    def pointwise(x, y):
+        hinge = _ops.clamp_min(margin - x, 0)
+        return jnp.where(y != 1, hinge, 0) + jnp.where(y != -1, x, 0)
+
+    return elementwise(
+        "hinge_embedding_loss", pointwise, {"input": input, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
+    )
+
+
+@loss_function()
+def soft_margin_loss(input, target, *, reduction="mean", where=None):
+    r"""Two-class logistic loss with labels $\pm 1$.
+
+    $$\ell_i = \log\bigl(1 + e^{-y_i x_i}\bigr)$$
+
+    Computed stably as $\operatorname{softplus}(-y_i x_i)$: finite for every finite input,
+    where PyTorch's direct formula overflows to ``inf`` (and a NaN gradient) for
+    $y_i x_i < -88$. Elsewhere the two agree.
+
+    Args:
+      input: scores $x$, any shape.
+      target: labels $y \in \{1, -1\}$, the shape of `input`; integer labels are cast.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x, y = jnp.array([0.0, 2.0]), jnp.array([1, -1])
+      >>> jaxloss.soft_margin_loss(x, y, reduction="none").round(4)  # log 2, log(1 + e^2)
+      Array([0.6931, 2.1269], dtype=float32)
+      >>> float(jaxloss.soft_margin_loss(jnp.array([-1000.0]), jnp.array([1])))  # torch: inf
+      1000.0
+
+    Equivalents: ``torch.nn.functional.soft_margin_loss``.
+    """
+    return elementwise(
+        "soft_margin_loss", lambda x, y: jax.nn.softplus(-y * x),
+        {"input": input, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
+    )
+
+
+@loss_function()
+def multilabel_soft_margin_loss(input, target, *, reduction="mean", where=None, weight=None):
+    r"""Multi-label one-versus-all logistic loss, averaged over the classes of each sample.
+
+    $$\ell_i = -\frac{1}{C} \sum_{c=1}^{C} w_c \bigl(y_{ic} \log \sigma(x_{ic})
+      + (1 - y_{ic}) \log \sigma(-x_{ic})\bigr)$$
+
+    Args:
+      input: logits $x$, shape ``(..., C)``, class axis last.
+      target: targets $y_{ic} \in \{0, 1\}$ (or soft targets in $[0, 1]$), the shape of
+        `input`; integer targets are cast.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True samples count.
+      weight: optional weights $w$ broadcastable to `input`'s shape, typically one per class
+        ``(C,)`` (traced). ``"mean"`` is the plain mean over samples, as PyTorch.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-sample losses ``(...)`` for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits, y = jnp.array([[0.0, 0.0], [2.0, -2.0]]), jnp.array([[1, 0], [1, 0]])
+      >>> jaxloss.multilabel_soft_margin_loss(logits, y, reduction="none").round(4)
+      Array([0.6931, 0.1269], dtype=float32)
+
+    Equivalents: ``torch.nn.functional.multilabel_soft_margin_loss`` (which also sums the last
+    axis); ``optax.sigmoid_binary_cross_entropy`` averaged over the class axis.
+    """
+    fn = "multilabel_soft_margin_loss"
+    arrays = {"input": input, "target": target}
+    if weight is not None:
+        arrays["weight"] = weight
+    logits, target, *weight = _checks.floats(fn, numeric=("target",), **arrays)
+    _checks.min_rank(fn, "input", logits, 1, "the class axis is last")
+    _checks.same_shape(fn, input=logits, target=target)
+    if weight:
+        _checks.broadcastable(fn, "weight", weight[0], logits.shape, "`input`'s shape")
+    keep = keep_mask(fn, where, logits.shape[:-1])
+    logits, target = fill_dropped(keep, logits, target)
+    terms = -(target * jax.nn.log_sigmoid(logits) + (1 - target) * jax.nn.log_sigmoid(-logits))
+    if weight:
+        (weight,) = fill_dropped(keep, jnp.broadcast_to(weight[0], logits.shape))
+        terms = terms * weight
+    return reduce(jnp.sum(terms, axis=-1) / logits.shape[-1], reduction, mask=keep)
+
+
+@loss_function()
+def multilabel_margin_loss(input, target, *, reduction="mean", where=None):
+    r"""Multi-label hinge loss: every target class should outscore every other class by 1.
+
+    With $T_i$ the target classes of sample $i$ (the indices $y_{ij}$ listed before the first
+    $-1$ of its target row):
+
+    $$\ell_i = \frac{1}{C} \sum_{j:\, y_{ij} \in T_i}\; \sum_{c \notin T_i}
+      \max\bigl(0,\, 1 - (x_{i y_{ij}} - x_{ic})\bigr)$$
+
+    The sum over $j$ runs over positions, so an index listed twice counts twice, as in
+    PyTorch. At the kink the gradient is 0 (PyTorch's kernel tests $z > 0$). The cost is
+    $O(C^2)$ per sample.
+
+    Args:
+      input: scores $x$, shape ``(..., C)``, class axis last.
+      target: class indices of any integer dtype, the shape of `input`: each row lists its
+        target classes, ended by $-1$ if it lists fewer than $C$; entries after the first
+        $-1$ are ignored. An index outside ``[0, C)`` before the first $-1$ makes that
+        sample's loss NaN (PyTorch raises; values cannot be checked under ``jit``).
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True samples count.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-sample losses ``(...)`` for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([0.1, 0.2, 0.4, 0.8])
+      >>> y = jnp.array([3, 0, -1, 1])  # targets {3, 0}; the 1 after -1 is ignored
+      >>> float(jaxloss.multilabel_margin_loss(x, y))  # (0.4 + 0.6 + 1.1 + 1.3) / 4
+      0.85
+
+    Equivalents: ``torch.nn.functional.multilabel_margin_loss`` (class axis at dim 1 there).
+    """
+    fn = "multilabel_margin_loss"
+    (scores,) = _checks.floats(fn, input=input)
+    _checks.min_rank(fn, "input", scores, 1, "the class axis is last")
+    _checks.same_shape(fn, input=scores, target=target)
+    label = _checks.labels(fn, "target", target)
+    keep = keep_mask(fn, where, scores.shape[:-1])
+    scores, label = fill_dropped(keep, scores, label)
+    num_classes = scores.shape[-1]
+    listed = jnp.cumsum(label == -1, axis=-1) == 0  # positions before the first -1
+    in_range = (label >= 0) & (label < num_classes)
+    valid = jnp.all(in_range | ~listed, axis=-1)
+    label = jnp.clip(label, 0, num_classes - 1)
+    # (..., position j, class c): whether position j lists class c.
+    lists = jax.nn.one_hot(label, num_classes, dtype=jnp.bool_) & listed[..., None]
+    is_target = jnp.any(lists, axis=-2)
+    picked = jnp.take_along_axis(scores, label, axis=-1)
+    hinge = jax.nn.relu(1 - picked[..., :, None] + scores[..., None, :])
+    counted = listed[..., :, None] & ~is_target[..., None, :]
+    loss = jnp.sum(jnp.where(counted, hinge, 0), axis=(-2, -1)) / num_classes
+    return reduce(jnp.where(valid, loss, jnp.nan), reduction, mask=keep)
+
+
+@loss_function(static=("p",))
+def multi_margin_loss(
+    input, target, *, reduction="mean", where=None, p=1, margin=1.0, weight=None
+):
+    r"""Multi-class hinge loss: the target class should outscore every other class by a margin.
+
+    $$\ell_i = \frac{1}{C} \sum_{c \ne y_i} w_{y_i} \max(0,\, \Delta - x_{i y_i} + x_{ic})^p$$
+
+    ``"mean"`` is the plain mean of $\ell_i$ over samples, not divided by the weights (as
+    PyTorch). At the kink the gradient is 0 (PyTorch's kernel tests $z > 0$).
+
+    Args:
+      input: scores $x$, shape ``(..., C)``, class axis last.
+      target: class indices $y$ of any integer dtype, shape ``(...)``. An index outside
+        ``[0, C)`` makes its loss NaN (PyTorch raises; values cannot be checked under ``jit``).
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True entries count.
+      p: the exponent, 1 or 2 (static; anything else raises ``ValueError``, as PyTorch).
+      margin: the margin $\Delta$ (traced).
+      weight: optional class weights $w$, shape ``(C,)`` (traced).
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-entry losses ``(...)`` for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([[0.1, 0.2, 0.4, 0.8]])
+      >>> float(jaxloss.multi_margin_loss(x, jnp.array([3])))  # (0.3 + 0.4 + 0.6) / 4
+      0.325
+      >>> float(jaxloss.multi_margin_loss(x, jnp.array([3]), p=2))  # (0.09 + 0.16 + 0.36) / 4
+      0.1525
+
+    Equivalents: ``torch.nn.functional.multi_margin_loss`` (class axis at dim 1 there);
+    ``optax.multiclass_hinge_loss`` is the Crammer-Singer variant (a max, not a sum).
+    """
+    fn = "multi_margin_loss"
+    if p not in (1, 2):
+        raise ValueError(f"{fn}: `p` must be 1 or 2, got {p!r}")
+    x = class_indexed(fn, input, target, weight=weight, ignore_index=None, where=where)
+    num_classes = x.scores.shape[-1]
+    hinge = jax.nn.relu(margin - x.picked()[..., None] + x.scores)
+    if p == 2:
+        hinge = hinge * hinge
+    others = ~jax.nn.one_hot(x.label, num_classes, dtype=jnp.bool_)
+    loss = jnp.sum(jnp.where(others, hinge, 0), axis=-1) / num_classes
+    return reduce(x.loss_of(loss), reduction, mask=x.keep)
+
+
+@loss_function()
+def margin_ranking_loss(input1, input2, target, *, reduction="mean", where=None, margin=0.0):
+    r"""Ranking hinge loss: $x_1$ should rank above $x_2$ by a margin where $y = 1$, below
+    where $y = -1$.
+
+    $$\ell_i = \max\bigl(0,\, -y_i (x_{1i} - x_{2i}) + \Delta\bigr)$$
+
+    At the margin the gradient passes (PyTorch's ``clamp_min``).
+
+    Args:
+      input1: scores $x_1$, any shape.
+      input2: scores $x_2$, the shape of `input1`.
+      target: labels $y \in \{1, -1\}$, the shape of `input1`; integer labels are cast.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input1`'s shape; only True entries count.
+      margin: the margin $\Delta$ (traced).
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-element losses for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x1, x2, y = jnp.array([1.0, 1.0]), jnp.array([0.5, 0.5]), jnp.array([1, -1])
+      >>> jaxloss.margin_ranking_loss(x1, x2, y, margin=0.1, reduction="none").round(4)
+      Array([0. , 0.6], dtype=float32)
+
+    Equivalents: ``torch.nn.functional.margin_ranking_loss``.
+    """
+    return elementwise(
+        "margin_ranking_loss", lambda a, b, y: _ops.clamp_min(margin - y * (a - b), 0),
+        {"input1": input1, "input2": input2, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
+    )
+
+@loss_function()
+def cosine_embedding_loss(input1, input2, target, *, reduction="mean", where=None, margin=0.0):
+    r"""Cosine embedding loss: pulls similar pairs to cosine 1, pushes dissimilar ones below a
+    margin.
+
+    $$\cos_i = \frac{x_{1i} \cdot x_{2i}}
+      {\sqrt{(\lVert x_{1i}\rVert^2 + \epsilon)(\lVert x_{2i}\rVert^2 + \epsilon)}},
+      \qquad \ell_i = \begin{cases} 1 - \cos_i & y_i = 1 \\
+      \max(0, \cos_i - \Delta) & y_i = -1 \\ 0 & \text{otherwise} \end{cases}$$
+
+    with $\epsilon = 10^{-12}$ as in PyTorch, so zero vectors give finite values and gradients.
+    At the margin the gradient passes (PyTorch's ``clamp_min``). The square root is taken of
+    each factor separately, so the product of two large squared norms cannot overflow.
+
+    Args:
+      input1: embeddings $x_1$, shape ``(..., D)``, feature axis last.
+      input2: embeddings $x_2$, the shape of `input1`.
+      target: labels $y \in \{1, -1\}$, shape ``(...)``; integer labels are cast. Other values
+        add 0, as in PyTorch.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True pairs count.
+      margin: the margin $\Delta$ (traced).
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-pair losses ``(...)`` for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x1 = jnp.array([[1.0, 0.0], [1.0, 1.0]])
+      >>> x2 = jnp.array([[0.0, 1.0], [2.0, 2.0]])  # cosines 0 and 1
+      >>> y = jnp.array([1, -1])
+      >>> jaxloss.cosine_embedding_loss(x1, x2, y, margin=0.5, reduction="none").round(4)
+      Array([1. , 0.5], dtype=float32)
+
+    Equivalents: ``torch.nn.functional.cosine_embedding_loss``.
+    """
+    fn = "cosine_embedding_loss"
+    x1, x2, label = _checks.floats(
+        fn, input1=input1, input2=input2, target=target, numeric=("target",)
+    )
+    _checks.min_rank(fn, "input1", x1, 1, "the feature axis is last")
+    _checks.same_shape(fn, input1=x1, input2=x2)
+    _checks.shape_is(fn, "target", label, x1.shape[:-1], "`input1`'s shape without its last axis")
+    keep = keep_mask(fn, where, label.shape)
+    x1, x2, label = fill_dropped(keep, x1, x2, label)
+    norm1 = jnp.sqrt(jnp.sum(x1 * x1, axis=-1) + _COSINE_EPS)
+    norm2 = jnp.sqrt(jnp.sum(x2 * x2, axis=-1) + _COSINE_EPS)
+    cos = jnp.sum(x1 * x2, axis=-1) / (norm1 * norm2)
+    loss = jnp.where(label == 1, 1 - cos, 0) + jnp.where(
+        label == -1, _ops.clamp_min(cos - margin, 0), 0
+    )
+    return reduce(loss, reduction, mask=keep)
+
+
+def _safe_power(x, exponent):
+    """``x ** exponent`` for ``x >= 0``, 0 at ``x = 0`` with a zero gradient (never 0 * inf)."""
+    positive = x > 0
+    return jnp.where(positive, jnp.where(positive, x, 1) ** exponent, 0)
+
+
+def _pairwise_distance(x1, x2, *, p, eps):
+    r"""$\lVert x_1 - x_2 + \epsilon \rVert_p$ over the last axis (``torch.pairwise_distance``).
+
+    `p` is traced: the norm is $(\sum_d |v_d|^p)^{1/p}$ for finite $p > 0$ and $\max_d |v_d|$
+    for $p = \infty$; $p \le 0$ gives NaN. A zero difference has distance 0 and gradient 0,
+    as in PyTorch.
+    """
+    size = _ops.abs_(x1 - x2 + eps)
+    finite = jnp.isfinite(p) & (p > 0)
+    safe_p = jnp.where(finite, p, 1)
+    norm = _safe_power(jnp.sum(_safe_power(size, safe_p), axis=-1), 1 / safe_p)
+    norm = jnp.where(finite, norm, jnp.max(size, axis=-1, initial=0))
+    return jnp.where(p > 0, norm, jnp.nan)
+
+
+def _triplet(fn, distance, anchor, positive, negative, *, reduction, where, margin, swap):
+    a, pos, neg = _checks.floats(fn, anchor=anchor, positive=positive, negative=negative)
+    _checks.min_rank(fn, "anchor", a, 1, "the feature axis is last")
+    _checks.same_shape(fn, anchor=a, positive=pos, negative=neg)
+    keep = keep_mask(fn, where, a.shape[:-1])
+    a, pos, neg = fill_dropped(keep, a, pos, neg)
+
+    def measured(x1, x2):
+        d = distance(x1, x2)
+        if jnp.shape(d) != a.shape[:-1]:
+            raise ValueError(
+                f"{fn}: `distance_function` returned shape {_checks.shape_str(jnp.shape(d))} "
+                f"for inputs of shape {_checks.shape_str(a.shape)}; it must reduce the last "
+                f"axis, returning shape {_checks.shape_str(a.shape[:-1])}"
+            )
+        return d
+
+    to_positive = measured(a, pos)
+    to_negative = measured(a, neg)
+    if swap:
+        to_negative = jnp.minimum(to_negative, measured(pos, neg))
+    loss = _ops.clamp_min(margin + to_positive - to_negative, 0)
+    return reduce(loss, reduction, mask=keep)
+
+
+@loss_function(static=("swap",))
+def triplet_margin_loss(
+    anchor,
+    positive,
+    negative,
+    *,
+    reduction="mean",
+    where=None,
+    margin=1.0,
+    p=2.0,
+    eps=1e-6,
+    swap=False,
+):
+    r"""Triplet margin loss: the anchor should be closer to the positive than to the negative by
+    a margin, in the $p$-norm distance.
+
+    $$d(u, v) = \lVert u - v + \epsilon \rVert_p, \qquad
+      \ell_i = \max\bigl(0,\, \Delta + d(a_i, p_i) - d(a_i, n_i)\bigr)$$
+
+    With ``swap=True``, $d(a_i, n_i)$ is replaced by $\min(d(a_i, n_i), d(p_i, n_i))$ (ties
+    split the gradient in halves, as PyTorch). $\epsilon$ is added to the difference, as
+    ``torch.pairwise_distance`` does. At the margin the gradient passes (PyTorch's
+    ``clamp_min``); a zero difference has a zero distance gradient.
+
+    Args:
+      anchor: anchor embeddings $a$, shape ``(..., D)``, feature axis last.
+      positive: embeddings $p$ of the same class, the shape of `anchor`.
+      negative: embeddings $n$ of another class, the shape of `anchor`.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True triplets count.
+      margin: the margin $\Delta$ (traced).
+      p: the norm degree, any $p > 0$ or ``float("inf")`` (traced: changing it does not
+        recompile). $p \le 0$ gives NaN (PyTorch computes a count of nonzeros for $p = 0$;
+        neither is a distance).
+      eps: the constant $\epsilon$ added to the differences (traced).
+      swap: whether to use the distance swap (static).
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-triplet losses ``(...)`` for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> a, pos, neg = jnp.array([0.0, 0.0]), jnp.array([3.0, 4.0]), jnp.array([0.0, 1.0])
+      >>> float(jaxloss.triplet_margin_loss(a, pos, neg))  # 1 + 5 - 1
+      5.0
+
+    Equivalents: ``torch.nn.functional.triplet_margin_loss``; ``optax.losses.triplet_margin_loss``
+    (unreduced; it adds $\epsilon$ under the root, not to the difference).
+    Reference: Balntas et al, Learning local feature descriptors with triplets and shallow
+    convolutional neural networks <http://www.bmva.org/bmvc/2016/papers/paper119/index.html>,
+    2016 (the distance swap).
+    """
+    distance = functools.partial(_pairwise_distance, p=p, eps=eps)
+    return _triplet(
+        "triplet_margin_loss", distance, anchor, positive, negative,
+        reduction=reduction, where=where, margin=margin, swap=swap,
+    )
+
+
+@loss_function(static=("distance_function", "swap"))
+def triplet_margin_with_distance_loss(
+    anchor,
+    positive,
+    negative,
+    *,
+    reduction="mean",
+    where=None,
+    distance_function=None,
+    margin=1.0,
+    swap=False,
+):
+    r"""Triplet margin loss with a distance function of your choice.
+
+    $$\ell_i = \max\bigl(0,\, \Delta + d(a_i, p_i) - d(a_i, n_i)\bigr)$$
+
+    With ``swap=True``, $d(a_i, n_i)$ is replaced by $\min(d(a_i, n_i), d(p_i, n_i))$.
+
+    Args:
+      anchor: anchor embeddings $a$, shape ``(..., D)``, feature axis last.
+      positive: embeddings $p$ of the same class, the shape of `anchor`.
+      negative: embeddings $n$ of another class, the shape of `anchor`.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True triplets count. The
+        distance function also sees masked triplets, with their embeddings set to 0.
+      distance_function: a JAX-traceable $d$ mapping two ``(..., D)`` arrays to ``(...)``
+        distances (static). None is `triplet_margin_loss`'s distance with $p = 2$,
+        $\epsilon = 10^{-6}$. The function is part of the compilation key: define it once
+        (a new ``lambda`` at every call recompiles every time).
+      margin: the margin $\Delta$ (traced). PyTorch requires $\Delta > 0$; a traced margin
+        cannot be checked, so any value is accepted.
+      swap: whether to use the distance swap (static).
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-triplet losses ``(...)`` for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> def cosine_distance(u, v):
+      ...     return 1 - jnp.sum(u * v, -1) / jnp.sqrt(jnp.sum(u * u, -1) * jnp.sum(v * v, -1))
+      >>> a, pos, neg = jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0]), jnp.array([0.0, 1.0])
+      >>> loss = jaxloss.triplet_margin_with_distance_loss(
+      ...     a, pos, neg, distance_function=cosine_distance)
+      >>> float(loss)  # 1 + (1 - 1 / sqrt 2) - 1
+      0.2929
+
+    Equivalents: ``torch.nn.functional.triplet_margin_with_distance_loss``.
+    """
+    if distance_function is None:
+        distance_function = functools.partial(_pairwise_distance, p=2.0, eps=1e-6)
+    return _triplet(
+        "triplet_margin_with_distance_loss", distance_function, anchor, positive, negative,
+        reduction=reduction, where=where, margin=margin, swap=swap,
+    )

@@ -1,0 +1,424 @@
+"""The catalogue of public losses: one entry per loss, the single list that tests, benchmarks and
+docs iterate over, so a loss registered here is covered everywhere on the day it is added.
+
+Each `Entry` names the loss's family, the function, makers of sample inputs (named variants that
+exercise its options), a reference baseline (optax, or a plain ``jax.numpy`` formula) computing the
+same value as the loss's default call, and the numeric hyperparameters whose change must not
+recompile.
+
+Sample conventions, relied on by the generic tests: every positional array has a leading batch
+axis, and so does the unreduced (``reduction="none"``) loss; keyword arrays are unbatched unless
+listed in `Sample.batched`.
+
+Example:
+  >>> import jax
+  >>> from jaxloss import catalog
+  >>> entry = catalog.get("mse_loss")
+  >>> sample = entry.sample(jax.random.key(0), batch=8)
+  >>> bool(abs(entry.fn(*sample.args, **sample.kwargs)
+  ...          - entry.baseline(*sample.args, **sample.kwargs)) < 1e-6)
+  True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import jaxloss
+
+CLASSES = 5  # class axis of the samples
+FEATURES = 4  # embedding axis of the samples
+WIDTH = 3  # trailing axis of elementwise samples
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """Inputs for one call: ``fn(*args, **kwargs)``."""
+
+    args: tuple
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    batched: frozenset[str] = frozenset()  # keyword arrays that share the batch axis
+
+
+Maker = Callable[[jax.Array, int, Any], Sample]
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One public loss."""
+
+    name: str
+    family: str
+    fn: Callable
+    makers: Mapping[str, Maker]  # variant name -> maker(key, batch, dtype); the first is default
+    baseline: Callable | None  # fn's default-reduced value from the same args/kwargs
+    baseline_name: str | None
+    torch: str | None = None  # the torch.nn.functional equivalent
+    grad_argnums: tuple[int, ...] = (0,)  # positional arrays that gradients are taken for
+    integer_argnums: tuple[int, ...] = ()  # positional arrays that must be integer (labels)
+    hyperparameters: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+    smooth: bool = True  # twice differentiable almost everywhere (hessian tests)
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(self.makers)
+
+    def sample(self, key, batch: int = 8, dtype=jnp.float32, variant: str | None = None):
+        return self.makers[variant or self.variants[0]](key, batch, dtype)
+
+
+def _keys(key, n):
+    return jax.random.split(key, n)
+
+
+def _normal(key, shape, dtype, scale=1.0):
+    return scale * jax.random.normal(key, shape, dtype)
+
+
+def _uniform(key, shape, dtype, low=0.0, high=1.0):
+    return jax.random.uniform(key, shape, dtype, low, high)
+
+
+def _labels(key, shape, num_classes=CLASSES):
+    return jax.random.randint(key, shape, 0, num_classes)
+
+
+def _signs(key, shape, dtype=jnp.int32):
+    return jnp.where(jax.random.bernoulli(key, 0.5, shape), 1, -1).astype(dtype)
+
+
+def _with_ignored(key, labels, rate=0.25):
+    return jnp.where(jax.random.bernoulli(key, rate, labels.shape), -100, labels)
+
+
+def _pair(key, n, dtype, **kwargs):
+    """Prediction/target pair of shape (n, WIDTH) with errors in both Huber regimes."""
+    k1, k2 = _keys(key, 2)
+    return Sample((_normal(k1, (n, WIDTH), dtype, 2.0), _normal(k2, (n, WIDTH), dtype)), kwargs)
+
+
+def _pair_weighted(key, n, dtype):
+    k1, k2 = _keys(key, 2)
+    sample = _pair(k1, n, dtype)
+    weight = _uniform(k2, (n, WIDTH), dtype, 0.5, 2.0)
+    return Sample(sample.args, {"weight": weight}, frozenset({"weight"}))
+
+
+def _class_weight(key, dtype):
+    return _uniform(key, (CLASSES,), dtype, 0.5, 2.0)
+
+
+def _logits_labels(key, n, dtype):
+    k1, k2 = _keys(key, 2)
+    return Sample((_normal(k1, (n, CLASSES), dtype, 2.0), _labels(k2, (n,))))
+
+
+def _logits_labels_options(key, n, dtype):
+    k1, k2, k3 = _keys(key, 3)
+    logits, labels = _logits_labels(k1, n, dtype).args
+    options = {"weight": _class_weight(k2, dtype), "label_smoothing": 0.1}
+    return Sample((logits, _with_ignored(k3, labels)), options)
+
+
+def _logits_probabilities(key, n, dtype, **options):
+    k1, k2 = _keys(key, 2)
+    probs = jax.nn.softmax(_normal(k2, (n, CLASSES), jnp.float32, 2.0)).astype(dtype)
+    return Sample((_normal(k1, (n, CLASSES), dtype, 2.0), probs), options)
+
+
+def _logits_probabilities_options(key, n, dtype):
+    k1, k2 = _keys(key, 2)
+    return _logits_probabilities(
+        k1, n, dtype, weight=_class_weight(k2, dtype), label_smoothing=0.1
+    )
+
+
+def _log_probs_labels(key, n, dtype, ignored=False):
+    k1, k2, k3 = _keys(key, 3)
+    log_probs = jax.nn.log_softmax(_normal(k1, (n, CLASSES), jnp.float32, 2.0)).astype(dtype)
+    labels = _labels(k2, (n,))
+    if not ignored:
+        return Sample((log_probs, labels))
+    return Sample((log_probs, _with_ignored(k3, labels)), {"weight": _class_weight(k3, dtype)})
+
+
+def _probs_targets(key, n, dtype, weighted=False):
+    k1, k2, k3 = _keys(key, 3)
+    args = (_uniform(k1, (n, CLASSES), dtype, 0.02, 0.98), _uniform(k2, (n, CLASSES), dtype))
+    return Sample(args, {"weight": _class_weight(k3, dtype)} if weighted else {})
+
+
+def _logit_targets(key, n, dtype, weighted=False):
+    k1, k2, k3, k4 = _keys(key, 4)
+    args = (_normal(k1, (n, CLASSES), dtype, 2.0), _uniform(k2, (n, CLASSES), dtype))
+    if not weighted:
+        return Sample(args)
+    return Sample(
+        args, {"weight": _class_weight(k3, dtype), "pos_weight": _class_weight(k4, dtype)}
+    )
+
+
+def _kl_sample(key, n, dtype, log_target=False):
+    k1, k2 = _keys(key, 2)
+    log_q = jax.nn.log_softmax(_normal(k1, (n, CLASSES), jnp.float32)).astype(dtype)
+    log_t = jax.nn.log_softmax(_normal(k2, (n, CLASSES), jnp.float32)).astype(dtype)
+    if log_target:
+        return Sample((log_q, log_t), {"log_target": True})
+    return Sample((log_q, jnp.exp(log_t.astype(jnp.float32)).astype(dtype)))
+
+
+def _poisson(key, n, dtype, log_input=True):
+    k1, k2 = _keys(key, 2)
+    counts = jax.random.poisson(k2, 3.0, (n, WIDTH)).astype(dtype)
+    if log_input:
+        return Sample((_normal(k1, (n, WIDTH), dtype), counts))
+    rates = _uniform(k1, (n, WIDTH), dtype, 0.5, 5.0)
+    return Sample((rates, counts), {"log_input": False, "full": True})
+
+
+def _gaussian(key, n, dtype, per_row=False):
+    k1, k2 = _keys(key, 2)
+    mean, target = _pair(k1, n, dtype).args
+    var = _uniform(k2, (n,) if per_row else (n, WIDTH), dtype, 0.2, 3.0)
+    return Sample((mean, target, var), {"full": True} if per_row else {})
+
+
+def _scores_signs(key, n, dtype, sign_dtype=jnp.int32):
+    k1, k2 = _keys(key, 2)
+    return Sample((_normal(k1, (n, WIDTH), dtype, 2.0), _signs(k2, (n, WIDTH), sign_dtype)))
+
+
+def _multilabel_binary(key, n, dtype, weighted=False):
+    k1, k2, k3 = _keys(key, 3)
+    targets = jax.random.bernoulli(k2, 0.4, (n, CLASSES)).astype(dtype)
+    args = (_normal(k1, (n, CLASSES), dtype, 2.0), targets)
+    return Sample(args, {"weight": _class_weight(k3, dtype)} if weighted else {})
+
+
+def _multilabel_indices(key, n, dtype):
+    """Rows of distinct class indices, each ended early by -1 (entries after it are ignored)."""
+    k1, k2, k3 = _keys(key, 3)
+    order = jnp.argsort(jax.random.uniform(k2, (n, CLASSES)), axis=-1).astype(jnp.int32)
+    count = jax.random.randint(k3, (n, 1), 0, CLASSES)
+    targets = jnp.where(jnp.arange(CLASSES)[None, :] < count, order, -1)
+    return Sample((_normal(k1, (n, CLASSES), dtype, 2.0), targets))
+
+
+def _multi_margin(key, n, dtype, squared=False):
+    k1, k2 = _keys(key, 2)
+    sample = _logits_labels(k1, n, dtype)
+    options = {"p": 2, "margin": 0.7, "weight": _class_weight(k2, dtype)} if squared else {}
+    return Sample(sample.args, options)
+
+
+def _ranking(key, n, dtype):
+    k1, k2, k3 = _keys(key, 3)
+    return Sample((_normal(k1, (n,), dtype), _normal(k2, (n,), dtype), _signs(k3, (n,))))
+
+
+def _embedding_pair(key, n, dtype):
+    k1, k2, k3 = _keys(key, 3)
+    x1, x2 = _normal(k1, (n, FEATURES), dtype), _normal(k2, (n, FEATURES), dtype)
+    return Sample((x1, x2, _signs(k3, (n,))), {"margin": 0.2})
+
+
+def _triplet(key, n, dtype, **options):
+    k1, k2, k3 = _keys(key, 3)
+    anchor = _normal(k1, (n, FEATURES), dtype)
+    positive = anchor + _normal(k2, (n, FEATURES), dtype, 0.7)
+    return Sample((anchor, positive, _normal(k3, (n, FEATURES), dtype)), options)
+
+
+def l1_distance(x1, x2):
+    """``Σ|x1 - x2|`` over the last axis: a module-level distance, so it is one static value."""
+    return jnp.sum(jnp.abs(x1 - x2), axis=-1)
+
+
+def _ctc(key, n, dtype, time=12, width=4):
+    k1, k2, k3, k4 = _keys(key, 4)
+    logits = _normal(k1, (n, time, CLASSES), jnp.float32, 2.0)
+    log_probs = jax.nn.log_softmax(logits).astype(dtype)
+    targets = jax.random.randint(k2, (n, width), 1, CLASSES)  # blank = 0 is never a label
+    input_lengths = jax.random.randint(k3, (n,), time - 4, time + 1)
+    target_lengths = jax.random.randint(k4, (n,), 0, width + 1)
+    return Sample((log_probs, targets, input_lengths, target_lengths))
+
+
+# Baselines: the same value as the loss's default call, written independently (optax where it
+# has the loss, plain jax.numpy otherwise). Benchmarks time them; tests check the agreement.
+
+
+def _take(x, labels):
+    return jnp.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
+
+
+def _cosine(x1, x2):
+    return optax.cosine_similarity(x1, x2, epsilon=1e-12)
+
+
+def _triplet_baseline(anchor, positive, negative):
+    return optax.losses.triplet_margin_loss(anchor, positive, negative).mean()
+
+
+def _ctc_baseline(log_probs, targets, input_lengths, target_lengths):
+    time, width = log_probs.shape[1], targets.shape[1]
+    logit_pad = (jnp.arange(time) >= input_lengths[:, None]).astype(log_probs.dtype)
+    label_pad = (jnp.arange(width) >= target_lengths[:, None]).astype(log_probs.dtype)
+    per_example = optax.ctc_loss(log_probs, logit_pad, targets, label_pad)
+    return jnp.mean(per_example / jnp.maximum(target_lengths, 1))
+
+
+def _multi_margin_baseline(x, y):
+    margins = jax.nn.relu(1.0 - _take(x, y)[:, None] + x)
+    return jnp.mean((jnp.sum(margins, -1) - 1.0) / x.shape[-1])  # i = y adds exactly 1
+
+
+def _multilabel_margin_baseline(x, targets):
+    valid = jnp.cumprod(targets != -1, axis=-1).astype(bool)
+    classes = jnp.arange(x.shape[-1]).reshape((1,) * targets.ndim + (-1,))
+    is_target = jnp.any(valid[..., None] & (targets[..., None] == classes), -2)
+    picked = jnp.take_along_axis(x, jnp.maximum(targets, 0), axis=-1)
+    hinge = jax.nn.relu(1.0 - picked[..., :, None] + x[..., None, :])
+    pairs = valid[..., :, None] & ~is_target[..., None, :]
+    return jnp.mean(jnp.sum(jnp.where(pairs, hinge, 0.0), (-2, -1)) / x.shape[-1])
+
+
+def _entries() -> tuple[Entry, ...]:
+    m = MappingProxyType
+    jl = jaxloss
+    return (
+        Entry("l1_loss", "regression", jl.l1_loss,
+              m({"plain": _pair, "weighted": _pair_weighted}),
+              lambda x, y: jnp.mean(jnp.abs(x - y)), "jnp", "l1_loss",
+              grad_argnums=(0, 1), smooth=False),
+        Entry("mse_loss", "regression", jl.mse_loss,
+              m({"plain": _pair, "weighted": _pair_weighted}),
+              lambda x, y: optax.squared_error(x, y).mean(), "optax.squared_error", "mse_loss",
+              grad_argnums=(0, 1)),
+        Entry("huber_loss", "regression", jl.huber_loss,
+              m({"plain": _pair, "weighted": _pair_weighted}),
+              lambda x, y: optax.huber_loss(x, y).mean(), "optax.huber_loss", "huber_loss",
+              grad_argnums=(0, 1), hyperparameters=m({"delta": (1.0, 0.5)}), smooth=False),
+        Entry("smooth_l1_loss", "regression", jl.smooth_l1_loss, m({"plain": _pair}),
+              lambda x, y: optax.huber_loss(x, y).mean(), "optax.huber_loss", "smooth_l1_loss",
+              grad_argnums=(0, 1), hyperparameters=m({"beta": (1.0, 0.5)}), smooth=False),
+        Entry("poisson_nll_loss", "regression", jl.poisson_nll_loss,
+              m({"log_input": _poisson, "rate_full": lambda k, n, d: _poisson(k, n, d, False)}),
+              lambda x, y: jnp.mean(jnp.exp(x) - y * x), "jnp", "poisson_nll_loss",
+              hyperparameters=m({"eps": (1e-8, 0.5)})),
+        Entry("gaussian_nll_loss", "regression", jl.gaussian_nll_loss,
+              m({"per_element": _gaussian,
+                 "per_row_full": lambda k, n, d: _gaussian(k, n, d, True)}),
+              lambda x, y, v: jnp.mean(0.5 * (jnp.log(v) + (x - y) ** 2 / v)), "jnp",
+              "gaussian_nll_loss", grad_argnums=(0, 1, 2),
+              hyperparameters=m({"eps": (1e-6, 1.0)})),
+        Entry("kl_div", "classification", jl.kl_div,
+              m({"probabilities": _kl_sample,
+                 "log_target": lambda k, n, d: _kl_sample(k, n, d, True)}),
+              lambda x, t: jnp.mean(jax.scipy.special.xlogy(t, t) - t * x), "jnp", "kl_div",
+              grad_argnums=(0, 1)),
+        Entry("cross_entropy", "classification", jl.cross_entropy,
+              m({"labels": _logits_labels, "labels_options": _logits_labels_options,
+                 "probabilities": _logits_probabilities,
+                 "probabilities_options": _logits_probabilities_options}),
+              lambda x, y: optax.softmax_cross_entropy_with_integer_labels(x, y).mean(),
+              "optax.softmax_cross_entropy_with_integer_labels", "cross_entropy",
+              grad_argnums=(0, 1), integer_argnums=(1,),
+              hyperparameters=m({"label_smoothing": (0.0, 0.1),
+                                 "weight": (jnp.ones(CLASSES), jnp.arange(1.0, CLASSES + 1))})),
+        Entry("nll_loss", "classification", jl.nll_loss,
+              m({"labels": _log_probs_labels,
+                 "weighted_ignored": lambda k, n, d: _log_probs_labels(k, n, d, True)}),
+              lambda x, y: -jnp.mean(_take(x, y)), "jnp", "nll_loss", integer_argnums=(1,),
+              hyperparameters=m({"ignore_index": (-100, 0)})),
+        Entry("binary_cross_entropy", "classification", jl.binary_cross_entropy,
+              m({"plain": _probs_targets,
+                 "weighted": lambda k, n, d: _probs_targets(k, n, d, True)}),
+              lambda p, y: -jnp.mean(y * jnp.log(p) + (1 - y) * jnp.log1p(-p)), "jnp",
+              "binary_cross_entropy", grad_argnums=(0, 1)),
+        Entry("binary_cross_entropy_with_logits", "classification",
+              jl.binary_cross_entropy_with_logits,
+              m({"plain": _logit_targets,
+                 "weighted": lambda k, n, d: _logit_targets(k, n, d, True)}),
+              lambda x, y: optax.sigmoid_binary_cross_entropy(x, y).mean(),
+              "optax.sigmoid_binary_cross_entropy", "binary_cross_entropy_with_logits",
+              grad_argnums=(0, 1),
+              hyperparameters=m({"pos_weight": (jnp.ones(CLASSES), 3 * jnp.ones(CLASSES))})),
+        Entry("hinge_embedding_loss", "margin", jl.hinge_embedding_loss,
+              m({"int_signs": _scores_signs}),
+              lambda x, y: jnp.mean(jnp.where(y == 1, x, jax.nn.relu(1.0 - x))), "jnp",
+              "hinge_embedding_loss", hyperparameters=m({"margin": (1.0, 0.5)}), smooth=False),
+        Entry("soft_margin_loss", "margin", jl.soft_margin_loss,
+              m({"int_signs": _scores_signs,
+                 "float_signs": lambda k, n, d: _scores_signs(k, n, d, d)}),
+              lambda x, y: jnp.mean(jax.nn.softplus(-y * x)), "jnp", "soft_margin_loss",
+              grad_argnums=(0,)),
+        Entry("multilabel_soft_margin_loss", "margin", jl.multilabel_soft_margin_loss,
+              m({"plain": _multilabel_binary,
+                 "weighted": lambda k, n, d: _multilabel_binary(k, n, d, True)}),
+              lambda x, y: optax.sigmoid_binary_cross_entropy(x, y).mean(),
+              "optax.sigmoid_binary_cross_entropy", "multilabel_soft_margin_loss",
+              grad_argnums=(0, 1)),
+        Entry("multilabel_margin_loss", "margin", jl.multilabel_margin_loss,
+              m({"indices": _multilabel_indices}), _multilabel_margin_baseline, "jnp",
+              "multilabel_margin_loss", integer_argnums=(1,), smooth=False),
+        Entry("multi_margin_loss", "margin", jl.multi_margin_loss,
+              m({"p1": _multi_margin, "p2_weighted": lambda k, n, d: _multi_margin(k, n, d, True)}),
+              _multi_margin_baseline, "jnp", "multi_margin_loss", integer_argnums=(1,),
+              hyperparameters=m({"margin": (1.0, 0.5)}), smooth=False),
+        Entry("margin_ranking_loss", "margin", jl.margin_ranking_loss, m({"signs": _ranking}),
+              lambda x1, x2, y: jnp.mean(jax.nn.relu(-y * (x1 - x2))), "jnp",
+              "margin_ranking_loss", grad_argnums=(0, 1),
+              hyperparameters=m({"margin": (0.0, 0.5)}), smooth=False),
+        Entry("cosine_embedding_loss", "margin", jl.cosine_embedding_loss,
+              m({"signs": _embedding_pair}),
+              lambda x1, x2, y, margin: jnp.mean(
+                  jnp.where(y == 1, 1 - _cosine(x1, x2), jax.nn.relu(_cosine(x1, x2) - margin))),
+              "optax.cosine_similarity", "cosine_embedding_loss", grad_argnums=(0, 1),
+              hyperparameters=m({"margin": (0.2, 0.5)}), smooth=False),
+        Entry("triplet_margin_loss", "margin", jl.triplet_margin_loss,
+              m({"plain": _triplet,
+                 "swap_l1": lambda k, n, d: _triplet(k, n, d, swap=True, p=1.0, margin=0.5)}),
+              _triplet_baseline, "optax.triplet_margin_loss", "triplet_margin_loss",
+              grad_argnums=(0, 1, 2),
+              hyperparameters=m({"margin": (1.0, 0.5), "p": (2.0, 3.0), "eps": (1e-6, 1e-4)}),
+              smooth=False),
+        Entry("triplet_margin_with_distance_loss", "margin",
+              jl.triplet_margin_with_distance_loss,
+              m({"default_distance": _triplet,
+                 "l1_swap": lambda k, n, d: _triplet(k, n, d, distance_function=l1_distance,
+                                                     swap=True)}),
+              _triplet_baseline, "optax.triplet_margin_loss",
+              "triplet_margin_with_distance_loss", grad_argnums=(0, 1, 2),
+              hyperparameters=m({"margin": (1.0, 0.5)}), smooth=False),
+        Entry("ctc_loss", "sequence", jl.ctc_loss, m({"padded": _ctc}), _ctc_baseline,
+              "optax.ctc_loss", "ctc_loss", integer_argnums=(1, 2, 3)),
+    )
+
+
+ENTRIES: tuple[Entry, ...] = _entries()
+_BY_NAME = MappingProxyType({entry.name: entry for entry in ENTRIES})
+
+
+def get(name: str) -> Entry:
+    """The entry of the public loss `name`."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        known = ", ".join(_BY_NAME)
+        raise KeyError(f"catalog.get: no loss named {name!r}; known: {known}") from None
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_BY_NAME)
+
+
+def families() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(entry.family for entry in ENTRIES))

@@ -1,0 +1,228 @@
+"""Classification losses: hand-checked values, PyTorch's option semantics, edge cases and errors.
+(Every loss is also run through tests/test_catalog.py and tests/test_golden.py.)"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxloss
+
+
+def _log_softmax(x):
+    x = np.asarray(x, np.float64)
+    shifted = x - x.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def test_uniform_logits_cost_log_c():
+    logits = jnp.zeros((3, 7))
+    assert float(jaxloss.cross_entropy(logits, jnp.array([0, 3, 6]))) == pytest.approx(
+        math.log(7), rel=1e-6)
+
+
+def test_cross_entropy_smoothing_weight_ignore_against_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 5)).astype(np.float32)
+    y = rng.integers(0, 5, 8)
+    y[[1, 4]] = -100
+    w = rng.uniform(0.5, 2.0, 5).astype(np.float32)
+    eps = 0.2
+    logp = _log_softmax(x)
+    kept = y != -100
+    nll = -w[y[kept]] * logp[kept, y[kept]]
+    smooth = -(logp[kept] * w).sum(-1) / 5
+    per_entry = (1 - eps) * nll + eps * smooth
+    expected = per_entry.sum() / w[y[kept]].sum()  # both terms over sum of w[y] (PyTorch)
+    got = jaxloss.cross_entropy(x, y, weight=w, label_smoothing=eps)
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+    none = jaxloss.cross_entropy(x, y, weight=w, label_smoothing=eps, reduction="none")
+    np.testing.assert_allclose(np.asarray(none)[kept], per_entry, rtol=1e-6)
+    assert not np.any(np.asarray(none)[~kept])
+
+
+def test_probability_targets_against_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 3, 6)).astype(np.float32)
+    t = rng.dirichlet(np.ones(6), size=(4, 3)).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, 6).astype(np.float32)
+    eps = 0.1
+    smoothed = t * (1 - eps) + eps / 6
+    expected = -(w * smoothed * _log_softmax(x)).sum(-1).mean()  # mean over positions, not w
+    got = jaxloss.cross_entropy(x, t, weight=w, label_smoothing=eps)
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+
+
+def test_integer_and_one_hot_targets_agree():
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.normal(size=(6, 4)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 4, 6))
+    onehot = jax.nn.one_hot(y, 4)
+    for eps in (0.0, 0.3):
+        a = jax.value_and_grad(jaxloss.cross_entropy)(x, y, label_smoothing=eps)
+        b = jax.value_and_grad(jaxloss.cross_entropy)(x, onehot, label_smoothing=eps)
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-6)
+        np.testing.assert_allclose(a[1], b[1], rtol=1e-5, atol=1e-7)
+
+
+def test_all_ignored_is_zero_not_nan():
+    x = jnp.ones((3, 4))
+    y = jnp.full(3, -100)
+    value, grad = jax.value_and_grad(jaxloss.cross_entropy)(x, y, label_smoothing=0.1)
+    assert float(value) == 0.0  # PyTorch: nan
+    assert not np.any(grad)
+    assert float(jaxloss.nll_loss(x, y)) == 0.0
+
+
+def test_neg_inf_logit_on_other_class_is_finite():
+    x = jnp.array([[1.0, -jnp.inf, 2.0]])
+    value, grad = jax.value_and_grad(jaxloss.cross_entropy)(x, jnp.array([0]))
+    expected = -_log_softmax([1.0, -np.inf, 2.0])[0]
+    assert float(value) == pytest.approx(expected, rel=1e-6)
+    assert np.all(np.isfinite(grad)) and grad[0, 1] == 0.0
+    # The same zero-mass class with a probability target adds exactly 0.
+    probs = jnp.array([[0.5, 0.0, 0.5]])
+    value, grad = jax.value_and_grad(jaxloss.cross_entropy)(x, probs)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    # Smoothing puts mass on that class: the loss is honestly infinite.
+    assert np.isinf(jaxloss.cross_entropy(x, jnp.array([0]), label_smoothing=0.1))
+
+
+def test_extreme_logits_are_finite():
+    x = jnp.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]])
+    value, grad = jax.value_and_grad(jaxloss.cross_entropy)(x, jnp.array([0, 0]),
+                                                            label_smoothing=0.1)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    assert float(jaxloss.cross_entropy(x[:1], jnp.array([0]))) == 0.0
+
+
+@pytest.mark.parametrize("label", [5, -1, -99])
+def test_out_of_range_label_is_nan_not_another_class(label):
+    x = jnp.zeros((2, 5))
+    y = jnp.array([0, label])
+    assert np.isnan(jaxloss.cross_entropy(x, y))
+    assert np.isnan(jaxloss.nll_loss(x, y))
+    none = jaxloss.cross_entropy(x, y, reduction="none")
+    assert np.isfinite(none[0]) and np.isnan(none[1])
+
+
+def test_custom_ignore_index():
+    x = jnp.asarray(np.random.default_rng(3).normal(size=(4, 3)), jnp.float32)
+    y = jnp.array([0, 2, 2, 1])
+    kept = jnp.array([True, False, False, True])
+    np.testing.assert_allclose(jaxloss.cross_entropy(x, y, ignore_index=2),
+                               jaxloss.cross_entropy(x[kept], y[kept]), rtol=1e-6)
+
+
+def test_uint8_labels_do_not_wrap_ignore_index():
+    # -100 in uint8 arithmetic would be 156; a label of 156 must not count as ignored.
+    x = jnp.zeros((2, 200))
+    y = jnp.array([156, 3], jnp.uint8)
+    assert float(jaxloss.cross_entropy(x, y)) == pytest.approx(math.log(200), rel=1e-6)
+
+
+def test_nll_loss_weighted_mean():
+    logp = jnp.log(jnp.array([[0.5, 0.5], [0.25, 0.75], [0.9, 0.1]]))
+    y = jnp.array([0, 1, 1])
+    w = jnp.array([2.0, 1.0])
+    expected = (2 * math.log(2) + math.log(4 / 3) + math.log(10)) / (2 + 1 + 1)
+    assert float(jaxloss.nll_loss(logp, y, weight=w)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_binary_cross_entropy_at_zero_and_one():
+    p = jnp.array([0.0, 1.0, 0.0, 1.0])
+    y = jnp.array([1.0, 0.0, 0.0, 1.0])
+    value, grad = jax.value_and_grad(jaxloss.binary_cross_entropy)(p, y, reduction="sum")
+    assert float(value) == 200.0  # log clamped at -100
+    np.testing.assert_allclose(grad, [-1e12, 1e12, 0.0, 0.0], rtol=1e-6)  # torch's formula
+    target_grad = jax.grad(jaxloss.binary_cross_entropy, argnums=1)(p, y, reduction="sum")
+    assert np.all(np.isfinite(target_grad))
+
+
+def test_binary_cross_entropy_matches_logits_version():
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.normal(size=(5, 3)), jnp.float32)
+    y = jnp.asarray(rng.uniform(size=(5, 3)), jnp.float32)
+    np.testing.assert_allclose(jaxloss.binary_cross_entropy(jax.nn.sigmoid(x), y),
+                               jaxloss.binary_cross_entropy_with_logits(x, y), rtol=1e-5)
+
+
+def test_pos_weight_scales_the_positive_term():
+    x = jnp.array([[0.3, -1.2]])
+    y = jnp.array([[1.0, 1.0]])
+    pos = jnp.array([2.0, 5.0])
+    expected = -(np.asarray(pos) * np.log(1 / (1 + np.exp(-np.asarray(x))))).mean()
+    got = jaxloss.binary_cross_entropy_with_logits(x, y, pos_weight=pos)
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+
+
+def test_binary_cross_entropy_with_logits_extremes_finite():
+    x = jnp.array([1e4, -1e4, 100.0, -100.0])
+    y = jnp.array([0.0, 1.0, 1.0, 0.0])
+    value, grad = jax.value_and_grad(jaxloss.binary_cross_entropy_with_logits)(
+        x, y, reduction="sum")
+    assert float(value) == pytest.approx(2e4, rel=1e-6)
+    np.testing.assert_allclose(grad, [1.0, -1.0, 0.0, 0.0], atol=1e-30)
+
+
+def test_kl_div_batchmean_recipe_and_log_target():
+    q = jnp.array([[0.5, 0.5], [0.9, 0.1]])
+    t = jnp.array([[0.25, 0.75], [0.0, 1.0]])
+    per_row = [0.25 * math.log(0.5) + 0.75 * math.log(1.5), math.log(10)]
+    batchmean = jaxloss.kl_div(jnp.log(q), t, reduction="sum") / 2
+    assert float(batchmean) == pytest.approx(sum(per_row) / 2, rel=1e-6)
+    assert float(jaxloss.kl_div(jnp.log(q), t)) == pytest.approx(sum(per_row) / 4, rel=1e-6)
+    log_t = jnp.log(jnp.array([[0.25, 0.75], [0.5, 0.5]]))
+    np.testing.assert_allclose(
+        jaxloss.kl_div(jnp.log(q), log_t, log_target=True),
+        jaxloss.kl_div(jnp.log(q), jnp.exp(log_t)), rtol=1e-6)
+
+
+def test_kl_div_zero_target_has_finite_gradients():
+    x = jnp.log(jnp.array([0.5, 0.5]))
+    t = jnp.array([0.0, 1.0])
+    grads = jax.grad(jaxloss.kl_div, argnums=(0, 1))(x, t)
+    assert all(np.all(np.isfinite(g)) for g in grads)
+
+
+def test_label_shape_errors():
+    x = jnp.zeros((4, 10))
+    with pytest.raises(ValueError, match=r"^cross_entropy: `input` has shape \(4, 10\) but "
+                                         r"`target` has shape \(4, 3\); class-index targets "
+                                         r"must have shape input.shape\[:-1\] = \(4,\)"):
+        jaxloss.cross_entropy(x, jnp.zeros((4, 3), jnp.int32))
+    with pytest.raises(TypeError, match=r"^cross_entropy: `target` has the shape of `input` "
+                                        r"\(4, 10\), so it must hold class probabilities"):
+        jaxloss.cross_entropy(x, jnp.zeros((4, 10), jnp.int32))
+    with pytest.raises(TypeError, match=r"^cross_entropy: `target` holds class indices and must "
+                                        r"have an integer dtype, got float32; probability "
+                                        r"targets must have `input`'s shape \(4, 10\)"):
+        jaxloss.cross_entropy(x, jnp.zeros(4))
+    with pytest.raises(ValueError, match=r"^nll_loss: `input` must have at least 1 dimension "
+                                         r"\(the class axis is last\), got shape \(\)"):
+        jaxloss.nll_loss(jnp.float32(0.0), jnp.int32(0))
+
+
+def test_class_weight_shape_errors():
+    x, y = jnp.zeros((4, 3)), jnp.zeros(4, jnp.int32)
+    with pytest.raises(ValueError, match=r"^cross_entropy: `weight` has shape \(4,\) but must "
+                                         r"have shape \(3,\) \(one weight per class\)"):
+        jaxloss.cross_entropy(x, y, weight=jnp.ones(4))
+    with pytest.raises(ValueError, match=r"^binary_cross_entropy_with_logits: `pos_weight` has "
+                                         r"shape \(4,\), which does not broadcast to `input`'s "
+                                         r"shape \(4, 3\)"):
+        jaxloss.binary_cross_entropy_with_logits(x, x, pos_weight=jnp.ones(4))
+
+
+def test_binary_targets_must_be_floating():
+    with pytest.raises(TypeError, match=r"^binary_cross_entropy: `target` must have a floating "
+                                        r"dtype, got int32"):
+        jaxloss.binary_cross_entropy(jnp.array([0.5]), jnp.array([1]))
+
+
+def test_unbatched_input():
+    x = jnp.array([2.0, 0.0, 0.0])
+    expected = -_log_softmax(x)[0]
+    assert float(jaxloss.cross_entropy(x, jnp.array(0))) == pytest.approx(expected, rel=1e-6)
