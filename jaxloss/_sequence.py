@@ -152,7 +152,8 @@ def ctc_loss(
       zero_infinity: whether infinite losses and their gradients become 0 (static).
 
     Returns:
-      A scalar, or the per-example losses ``(N,)`` for ``reduction="none"``.
+      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      per-example losses ``(N,)`` for ``reduction="none"``.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss

@@ -269,8 +269,8 @@ def _triplet_baseline(anchor, positive, negative):
 
 def _ctc_baseline(log_probs, targets, input_lengths, target_lengths):
     time, width = log_probs.shape[1], targets.shape[1]
-    logit_pad = (jnp.arange(time) >= input_lengths[:, None]).astype(log_probs.dtype)
-    label_pad = (jnp.arange(width) >= target_lengths[:, None]).astype(log_probs.dtype)
+    logit_pad = (jnp.arange(time)[None] >= input_lengths[:, None]).astype(log_probs.dtype)
+    label_pad = (jnp.arange(width)[None] >= target_lengths[:, None]).astype(log_probs.dtype)
     per_example = optax.ctc_loss(log_probs, logit_pad, targets, label_pad)
     return jnp.mean(per_example / jnp.maximum(target_lengths, 1))
 
