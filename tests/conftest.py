@@ -6,6 +6,9 @@ import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+# The fixture generator imports torch, an optional extra; --doctest-modules must not import it.
+collect_ignore = ["golden/make_torch_golden.py"]
+
 
 @pytest.fixture
 def x64():
