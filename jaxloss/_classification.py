@@ -17,13 +17,24 @@ import jax
 import jax.numpy as jnp
 
 from . import _checks
-from ._reduction import elementwise, fill_dropped, keep_mask, loss_function, reduce
+from ._reduction import (
+    elementwise,
+    fill_dropped,
+    gate_dropped,
+    keep_mask,
+    loss_function,
+    reduce,
+)
 
 
 class ClassIndexed(NamedTuple):
-    """Scores ``(..., C)`` with integer targets ``(...)``, validated and masked."""
+    """Scores ``(..., C)`` with integer targets ``(...)``, validated and masked.
 
-    scores: jnp.ndarray  # (..., C), dropped rows zeroed
+    The scores of dropped entries are gated, not replaced (`gate_dropped`): per-entry results
+    may be NaN there until `loss_of` (or `fill_dropped`) replaces them.
+    """
+
+    scores: jnp.ndarray  # (..., C), gated at dropped entries
     label: jnp.ndarray  # (...), int32, clipped into [0, C) so gathers are always in bounds
     in_range: jnp.ndarray  # (...), whether the original label was a class index
     keep: jnp.ndarray | None  # (...), the entries that count
@@ -35,7 +46,12 @@ class ClassIndexed(NamedTuple):
         return jnp.take_along_axis(self.scores, self.label[..., None], axis=-1)[..., 0]
 
     def loss_of(self, loss):
-        """Weighted by the target's class weight; NaN where the label is not a class index."""
+        """Weighted by the target's class weight; NaN where the label is not a class index.
+
+        Dropped entries are replaced by 0 first, so that the class weights' gradient never
+        sees their (possibly NaN) values.
+        """
+        (loss,) = fill_dropped(self.keep, loss)
         if self.label_weight is not None:
             loss = self.label_weight * loss
         return jnp.where(self.in_range, loss, jnp.nan)
@@ -47,7 +63,8 @@ def class_indexed(
     """Validates ``input (..., C)`` against integer ``target (...)`` and class weights ``(C,)``.
 
     Entries whose label equals `ignore_index` (None: no such label) or that `where` drops are
-    not kept; their scores are zeroed first, so NaN or inf there cannot reach a gradient.
+    not kept: their labels are replaced by 0 and their scores gated, so NaN or inf there cannot
+    reach a gradient.
     """
     arrays = {"input": input} if weight is None else {"input": input, "weight": weight}
     scores, *weight = _checks.floats(fn, **arrays)
@@ -65,9 +82,13 @@ def class_indexed(
         _checks.shape_is(fn, "weight", weight, (num_classes,), "one weight per class")
     ignored = () if ignore_index is None else (label != ignore_index,)
     keep = keep_mask(fn, where, label.shape, *ignored)
-    scores, label = fill_dropped(keep, scores, label)
+    (label,) = fill_dropped(keep, label)
+    (scores,) = gate_dropped(keep, scores)
     in_range = (label >= 0) & (label < num_classes)
     label = jnp.clip(label, 0, num_classes - 1)
+    if weight is not None:
+        # Class weights are constants, as in PyTorch (which does not differentiate them).
+        weight = jax.lax.stop_gradient(weight)
     label_weight = None if weight is None else weight[label]
     return ClassIndexed(scores, label, in_range, keep, weight, label_weight)
 
@@ -84,7 +105,8 @@ def nll_loss(input, target, *, reduction="mean", where=None, weight=None, ignore
       target: class indices $y$ of any integer dtype, shape ``(...)``.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True entries count.
-      weight: optional class weights $w$, shape ``(C,)`` (traced).
+      weight: optional class weights $w$, shape ``(C,)`` (traced). They are constants, as in
+        PyTorch: no gradient flows to them.
       ignore_index: a label value that contributes nothing, not even to the mean's denominator
         (traced). A label outside ``[0, C)`` otherwise gives NaN.
 
@@ -142,7 +164,8 @@ def cross_entropy(
         floating, shape ``(..., C)``.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True entries count.
-      weight: optional class weights $w$, shape ``(C,)`` (traced).
+      weight: optional class weights $w$, shape ``(C,)`` (traced). With integer targets they
+        are constants, as in PyTorch: no gradient flows to them.
       ignore_index: integer targets only: a label value that contributes nothing (traced). A
         label outside ``[0, C)`` otherwise gives NaN.
       label_smoothing: $\varepsilon \in [0, 1]$ (traced).
@@ -182,10 +205,15 @@ def cross_entropy(
     )
     lse = jax.nn.logsumexp(x.scores, axis=-1)
     loss = x.loss_of(lse - x.picked())
-    gaps = lse[..., None] - x.scores  # -log p, fused into the sum below
-    if x.weight is not None:
-        gaps = gaps * jnp.broadcast_to(x.weight, gaps.shape)
-    smooth = jnp.sum(gaps, axis=-1) / x.scores.shape[-1]
+    if x.weight is None:
+        gaps = jnp.sum(lse[..., None] - x.scores, axis=-1)  # sum of -log p, fused
+    else:
+        # sum_c w_c (lse - x_c) as a matrix-vector product: XLA's CPU backend writes the
+        # elementwise form's backward pass out in full, (..., C) floats. Shifting by the row
+        # maximum first keeps the elementwise form's accuracy when logits share a large offset.
+        top = jax.lax.stop_gradient(jnp.max(x.scores, axis=-1))
+        gaps = jnp.sum(x.weight) * (lse - top) - (x.scores - top[..., None]) @ x.weight
+    (smooth,) = fill_dropped(x.keep, gaps / x.scores.shape[-1])
     # At eps = 0 the smoothing term is skipped, not multiplied by 0: it is inf for a -inf logit.
     loss = jnp.where(eps == 0, loss, (1 - eps) * loss + eps * smooth)
     return reduce(loss, reduction, mask=x.keep, weight=x.label_weight)
@@ -201,11 +229,14 @@ def _cross_entropy_probabilities(fn, input, target, weight, eps, reduction, wher
     if weight:
         _checks.shape_is(fn, "weight", weight[0], (num_classes,), "one weight per class")
     keep = keep_mask(fn, where, logits.shape[:-1])
-    logits, target = fill_dropped(keep, logits, target)
+    (target,) = fill_dropped(keep, target)
+    (logits,) = gate_dropped(keep, logits)  # read by three reductions: gated, not copied
     target = (1 - eps) * target + eps / num_classes
     lse = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
     # -log p_c, except 0 where the class has no mass and its logit is -inf (0 * inf).
-    gaps = jnp.where((target == 0) & jnp.isneginf(logits), 0.0, lse - logits)
+    (gaps,) = fill_dropped(
+        keep, jnp.where((target == 0) & jnp.isneginf(logits), 0.0, lse - logits)
+    )
     terms = target * gaps
     if weight:
         terms = terms * jnp.broadcast_to(weight[0], terms.shape)

@@ -226,3 +226,23 @@ def test_unbatched_input():
     x = jnp.array([2.0, 0.0, 0.0])
     expected = -_log_softmax(x)[0]
     assert float(jaxloss.cross_entropy(x, jnp.array(0))) == pytest.approx(expected, rel=1e-6)
+
+
+def test_class_weights_are_constants_as_in_pytorch():
+    x, y = jnp.arange(12.0).reshape(3, 4) / 10, jnp.array([0, 1, 2])
+    for loss in (jaxloss.cross_entropy, jaxloss.nll_loss):
+        grad = jax.grad(lambda w, loss=loss: loss(x, y, weight=w, reduction="sum"))(jnp.ones(4))
+        assert not np.any(grad)
+
+
+def test_weighted_smoothing_is_accurate_for_offset_logits():
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(16, 300)) * 3 + 1000).astype(np.float32)  # a large common offset
+    y = rng.integers(0, 300, 16)
+    w = rng.uniform(0.5, 2.0, 300).astype(np.float32)
+    logp = _log_softmax(x)
+    nll = -w[y] * logp[np.arange(16), y]
+    smooth = -(logp * w).sum(-1) / 300
+    expected = (0.8 * nll + 0.2 * smooth).sum() / w[y].sum()
+    got = jaxloss.cross_entropy(x, y, weight=w, label_smoothing=0.2)
+    assert float(got) == pytest.approx(expected, rel=1e-5)
