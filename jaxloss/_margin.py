@@ -227,7 +227,8 @@ def multi_margin_loss(
       where: optional boolean mask broadcastable to ``(...)``; only True entries count.
       p: the exponent, 1 or 2 (static; anything else raises ``ValueError``, as PyTorch).
       margin: the margin $\Delta$ (traced).
-      weight: optional class weights $w$, shape ``(C,)`` (traced).
+      weight: optional class weights $w$, shape ``(C,)`` (traced). They are constants, as in
+        PyTorch: no gradient flows to them.
 
     Returns:
       A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
