@@ -3,7 +3,7 @@
 Every loss is a pure, ``jax.jit``-compiled function ``name(input, target, ..., *,
 reduction="mean", where=None, <options>)`` that composes with ``vmap``, ``grad`` and ``jacrev``.
 The PyTorch losses carry their ``torch.nn.functional`` names, options and values, with the class
-axis last.
+axis last. `Objective` and `make_train_step` turn a model and losses into what optax minimises.
 """
 
 from ._classification import binary_cross_entropy as binary_cross_entropy
@@ -27,10 +27,20 @@ from ._regression import mse_loss as mse_loss
 from ._regression import poisson_nll_loss as poisson_nll_loss
 from ._regression import smooth_l1_loss as smooth_l1_loss
 from ._sequence import ctc_loss as ctc_loss
+from .objective import L1 as L1
+from .objective import L2 as L2
+from .objective import Objective as Objective
+from .objective import Term as Term
+from .objective import make_train_step as make_train_step
+from .objective import per_example_gradients as per_example_gradients
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "L1",
+    "L2",
+    "Objective",
+    "Term",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cosine_embedding_loss",
@@ -41,12 +51,14 @@ __all__ = [
     "huber_loss",
     "kl_div",
     "l1_loss",
+    "make_train_step",
     "margin_ranking_loss",
     "mse_loss",
     "multi_margin_loss",
     "multilabel_margin_loss",
     "multilabel_soft_margin_loss",
     "nll_loss",
+    "per_example_gradients",
     "poisson_nll_loss",
     "smooth_l1_loss",
     "soft_margin_loss",
