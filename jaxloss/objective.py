@@ -213,17 +213,19 @@ class Objective:
     ):
         if isinstance(loss, Mapping):
             terms = {name: t if isinstance(t, Term) else Term(t) for name, t in loss.items()}
+        elif isinstance(loss, Term):
+            terms = {_name_of(loss.loss): loss}
         elif callable(loss):
             terms = {_name_of(loss): Term(loss)}
         else:
             raise TypeError(
-                f"Objective: `loss` must be a loss function or a mapping of names to Term, "
-                f"got {type(loss).__name__}"
+                "Objective: `loss` must be a loss function, a Term or a mapping of names to "
+                f"Terms, got {type(loss).__name__}"
             )
         regularizers = dict(regularizers or {})
         clash = set(terms) & set(regularizers)
         if clash:
-            raise ValueError(f"Objective: names used for both a term and a regulariser: {clash}")
+            raise ValueError(f"Objective: names used for both a term and a regularizer: {clash}")
         if not terms:
             raise ValueError("Objective: at least one loss term is needed")
         self.apply_fn = apply_fn
@@ -242,7 +244,7 @@ class Objective:
         unknown = set(weights) - set(self.weights)
         if unknown:
             raise ValueError(
-                f"Objective: unknown weights {sorted(unknown)}; the terms and regularisers are "
+                f"Objective: unknown weights {sorted(unknown)}; the terms and regularizers are "
                 f"{sorted(self.weights)}"
             )
         return {**self.weights, **weights}

@@ -119,6 +119,16 @@ def test_single_loss_and_tuple_batch():
     assert list(aux["terms"]) == ["mse_loss"]
 
 
+def test_a_single_term():
+    objective = jaxloss.Objective(model, jaxloss.Term(jaxloss.mse_loss, prediction="value",
+                                                      target="returns"), inputs="x")
+    loss, aux = objective(init(), make_batch())
+    assert list(aux["terms"]) == ["mse_loss"]
+    out = model(init(), make_batch()["x"])
+    np.testing.assert_allclose(loss, jaxloss.mse_loss(out["value"], make_batch()["returns"]),
+                               rtol=1e-6)
+
+
 def test_penalty_masks_select_leaves():
     params = {"w": jnp.array([1.0, -2.0]), "b": jnp.array([3.0])}
     assert float(jaxloss.L2(1.0, mask={"w": True, "b": False}).value(params)) == 2.5
@@ -269,7 +279,7 @@ def test_errors():
     with pytest.raises(ValueError, match=r"does not split into 5 equal micro-batches"):
         step = jaxloss.make_train_step(objective, optax.sgd(0.1), micro_batches=5)
         step(params, optax.sgd(0.1).init(params), batch)
-    with pytest.raises(ValueError, match="names used for both a term and a regulariser"):
+    with pytest.raises(ValueError, match="names used for both a term and a regularizer"):
         jaxloss.Objective(model, {"l2": jaxloss.mse_loss}, regularizers={"l2": jaxloss.L2(1.0)})
-    with pytest.raises(TypeError, match="`loss` must be a loss function or a mapping"):
+    with pytest.raises(TypeError, match="`loss` must be a loss function, a Term or a mapping"):
         jaxloss.Objective(model, 3)
