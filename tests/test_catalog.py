@@ -41,7 +41,7 @@ def _argnums(entry, sample):
 def _value_and_grads(entry, sample, args=None, **options):
     args = sample.args if args is None else args
     kwargs = {**sample.kwargs, **options}
-    f = lambda *a: entry.fn(*a, **kwargs)  # noqa: E731
+    f = lambda *a: entry(*a, **kwargs)  # noqa: E731
     return jax.value_and_grad(f, argnums=_argnums(entry, sample))(*args)
 
 
@@ -73,7 +73,7 @@ def _close(actual, expected, rtol=1e-6, atol=1e-6):
 
 def _where_for(entry, sample, keep):
     """`keep` over the batch, shaped to broadcast against the unreduced loss."""
-    shape = jax.eval_shape(lambda: entry.fn(*sample.args, **sample.kwargs, reduction="none")).shape
+    shape = jax.eval_shape(lambda: entry(*sample.args, **sample.kwargs, reduction="none")).shape
     return jnp.asarray(keep).reshape((keep.shape[0],) + (1,) * (len(shape) - 1))
 
 
@@ -92,7 +92,7 @@ def test_catalogue_lists_every_public_loss():
 @by_entry
 def test_baseline_computes_the_same_value(entry):
     _, sample = _make((entry, entry.variants[0]), batch=16)
-    _close(entry.fn(*sample.args, **sample.kwargs),
+    _close(entry(*sample.args, **sample.kwargs),
            entry.baseline(*sample.args, **sample.kwargs), rtol=1e-4)
 
 
@@ -109,8 +109,8 @@ def test_jit_matches_eager(case):
 def test_vmap_of_unbatched_call_matches_batched_call(case):
     entry, sample = _make(case)
     (data, rest) = _split(sample)
-    per_example = jax.vmap(lambda a, kw: entry.fn(*a, **kw, **rest, reduction="none"))(*data)
-    _close(per_example, entry.fn(*sample.args, **sample.kwargs, reduction="none"))
+    per_example = jax.vmap(lambda a, kw: entry(*a, **kw, **rest, reduction="none"))(*data)
+    _close(per_example, entry(*sample.args, **sample.kwargs, reduction="none"))
 
 
 @by_variant
@@ -120,7 +120,7 @@ def test_vmap_over_batches_matches_loop(case):
     (args, batched), rest = _split(stacked)
 
     def loss(x, others, kw):  # differentiated with respect to the first (floating) argument
-        return entry.fn(x, *others, **kw, **rest)
+        return entry(x, *others, **kw, **rest)
 
     mapped = jax.vmap(jax.value_and_grad(loss))(args[0], args[1:], batched)
     for b in range(3):
@@ -134,9 +134,9 @@ def test_vmap_over_batches_matches_loop(case):
 def test_where_equals_slicing(case, reduction):
     entry, sample = _make(case)
     where = _where_for(entry, sample, KEEP)
-    masked = entry.fn(*sample.args, **sample.kwargs, where=where, reduction=reduction)
+    masked = entry(*sample.args, **sample.kwargs, where=where, reduction=reduction)
     kept = _map_batched(sample, lambda x: x[KEEP])
-    sliced = entry.fn(*kept.args, **kept.kwargs, reduction=reduction)
+    sliced = entry(*kept.args, **kept.kwargs, reduction=reduction)
     if reduction == "none":
         assert not np.any(np.asarray(masked)[~KEEP])
         masked = masked[KEEP]
@@ -164,7 +164,7 @@ def _value_and_all_grads(entry, sample, where):
         args = list(sample.args)
         for i, x in zip(argnums, data, strict=True):
             args[i] = x
-        return entry.fn(*args, **fixed, **options, where=where)
+        return entry(*args, **fixed, **options, where=where)
 
     data = tuple(sample.args[i] for i in argnums)
     return jax.value_and_grad(loss, argnums=(0, 1))(data, options)
@@ -204,7 +204,7 @@ def test_empty_batch(case):
         assert float(value) == 0.0
         for g, i in zip(grads, _argnums(entry, sample), strict=True):
             assert g.shape == sample.args[i].shape
-    none = entry.fn(*sample.args, **sample.kwargs, reduction="none")
+    none = entry(*sample.args, **sample.kwargs, reduction="none")
     assert none.shape[0] == 0
 
 
@@ -215,9 +215,9 @@ def test_half_precision_computes_in_float32(case, dtype):
     low = _map_arrays(sample, lambda x: x.astype(dtype) if _is_float(x) else x)
     up = _map_arrays(low, lambda x: x.astype(jnp.float32) if _is_float(x) else x)
     for reduction in REDUCTIONS:
-        result = entry.fn(*low.args, **low.kwargs, reduction=reduction)
+        result = entry(*low.args, **low.kwargs, reduction=reduction)
         assert result.dtype == jnp.float32
-        _close(result, entry.fn(*up.args, **up.kwargs, reduction=reduction), rtol=1e-6)
+        _close(result, entry(*up.args, **up.kwargs, reduction=reduction), rtol=1e-6)
     _, grads = _value_and_grads(entry, low)
     assert all(g.dtype == dtype for g in grads)
 
@@ -225,7 +225,7 @@ def test_half_precision_computes_in_float32(case, dtype):
 @by_entry
 def test_any_integer_label_dtype(entry):
     _, sample = _make((entry, entry.variants[0]))
-    expected = entry.fn(*sample.args, **sample.kwargs)
+    expected = entry(*sample.args, **sample.kwargs)
     integer = [i for i, a in enumerate(sample.args) if not _is_float(a)]
     if not integer:
         pytest.skip("no integer arguments")
@@ -237,7 +237,7 @@ def test_any_integer_label_dtype(entry):
             continue
         for i in integer:
             args[i] = args[i].astype(dtype)
-        _close(entry.fn(*args, **sample.kwargs), expected, rtol=0, atol=0)
+        _close(entry(*args, **sample.kwargs), expected, rtol=0, atol=0)
 
 
 @by_entry
@@ -250,7 +250,7 @@ def test_int64_labels(entry, x64):
     for i in integer:
         args[i] = args[i].astype(jnp.int64)
     assert args[integer[0]].dtype == jnp.int64
-    _close(entry.fn(*args, **sample.kwargs), entry.fn(*sample.args, **sample.kwargs), 0, 0)
+    _close(entry(*args, **sample.kwargs), entry(*sample.args, **sample.kwargs), 0, 0)
 
 
 @by_entry
@@ -261,9 +261,9 @@ def test_numeric_hyperparameters_do_not_recompile(entry):
         changed = False
         for variant in entry.variants:
             _, sample = _make((entry, variant))
-            a = entry.fn(*sample.args, **{**sample.kwargs, name: first})
+            a = entry(*sample.args, **{**sample.kwargs, name: first})
             compiled = entry.fn._cache_size()
-            b = entry.fn(*sample.args, **{**sample.kwargs, name: second})
+            b = entry(*sample.args, **{**sample.kwargs, name: second})
             assert entry.fn._cache_size() == compiled, f"changing {name} recompiled ({variant})"
             changed |= not np.allclose(a, b)
         assert changed, f"{name} has no effect on any sample"
@@ -274,7 +274,7 @@ def test_invalid_reduction_is_refused(entry):
     _, sample = _make((entry, entry.variants[0]))
     with pytest.raises(ValueError, match=rf"^{entry.name}: `reduction` must be one of 'mean', "
                                          r"'sum' or 'none', got 'batchmean'"):
-        entry.fn(*sample.args, **sample.kwargs, reduction="batchmean")
+        entry(*sample.args, **sample.kwargs, reduction="batchmean")
 
 
 @by_entry
@@ -282,7 +282,7 @@ def test_where_must_broadcast_to_the_loss(entry):
     _, sample = _make((entry, entry.variants[0]))
     with pytest.raises(ValueError, match=rf"^{entry.name}: `where` has shape \(7,\), which does "
                                          r"not broadcast to the unreduced loss shape \(6"):
-        entry.fn(*sample.args, **sample.kwargs, where=jnp.ones(7, bool))
+        entry(*sample.args, **sample.kwargs, where=jnp.ones(7, bool))
 
 
 @by_entry
@@ -290,7 +290,7 @@ def test_where_must_be_boolean(entry):
     _, sample = _make((entry, entry.variants[0]))
     where = _where_for(entry, sample, KEEP).astype(jnp.float32)
     with pytest.raises(TypeError, match=rf"^{entry.name}: `where` must be a boolean mask"):
-        entry.fn(*sample.args, **sample.kwargs, where=where)
+        entry(*sample.args, **sample.kwargs, where=where)
 
 
 @by_entry
@@ -302,13 +302,13 @@ def test_float_labels_are_refused(entry):
         args = list(sample.args)
         args[i] = args[i].astype(jnp.float32)
         with pytest.raises(TypeError, match=rf"^{entry.name}: `\w+` .*integer dtype, got float32"):
-            entry.fn(*args, **sample.kwargs)
+            entry(*args, **sample.kwargs)
 
 
 @by_entry
 def test_jacrev_of_unreduced_loss(entry):
     _, sample = _make((entry, entry.variants[0]), batch=3)
-    f = lambda x: entry.fn(x, *sample.args[1:], **sample.kwargs, reduction="none")  # noqa: E731
+    f = lambda x: entry(x, *sample.args[1:], **sample.kwargs, reduction="none")  # noqa: E731
     jac = jax.jacrev(f)(sample.args[0])
     assert jac.shape == f(sample.args[0]).shape + sample.args[0].shape
     assert np.all(np.isfinite(jac))
@@ -321,7 +321,7 @@ def _check_grads(entry, sample, order, modes):
         args = list(sample.args)
         for i, x in zip(argnums, differentiated, strict=True):
             args[i] = x
-        return entry.fn(*args, **sample.kwargs, reduction="sum")
+        return entry(*args, **sample.kwargs, reduction="sum")
 
     check_grads(f, tuple(sample.args[i] for i in argnums), order=order, modes=modes,
                 eps=1e-6, atol=1e-5, rtol=1e-5)

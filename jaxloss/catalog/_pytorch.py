@@ -1,31 +1,8 @@
-"""The catalogue of public losses: one entry per loss, the single list that tests, benchmarks and
-docs iterate over, so a loss registered here is covered everywhere on the day it is added.
-
-Each `Entry` names the loss's family, the function, makers of sample inputs (named variants that
-exercise its options), a reference baseline (optax, or a plain ``jax.numpy`` formula) computing the
-same value as the loss's default call, and the numeric hyperparameters whose change must not
-recompile.
-
-Sample conventions, relied on by the generic tests: every positional array has a leading batch
-axis, and so does the unreduced (``reduction="none"``) loss; keyword arrays are unbatched unless
-listed in `Sample.batched`.
-
-Example:
-  >>> import jax
-  >>> from jaxloss import catalog
-  >>> entry = catalog.get("mse_loss")
-  >>> sample = entry.sample(jax.random.key(0), batch=8)
-  >>> bool(abs(entry.fn(*sample.args, **sample.kwargs)
-  ...          - entry.baseline(*sample.args, **sample.kwargs)) < 1e-6)
-  True
-"""
+"""Catalogue entries of the losses that carry ``torch.nn.functional``'s names."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,65 +10,12 @@ import optax
 
 import jaxloss
 
-CLASSES = 5  # class axis of the samples
-FEATURES = 4  # embedding axis of the samples
-WIDTH = 3  # trailing axis of elementwise samples
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """Inputs for one call: ``fn(*args, **kwargs)``."""
-
-    args: tuple
-    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    batched: frozenset[str] = frozenset()  # keyword arrays that share the batch axis
-
-
-Maker = Callable[[jax.Array, int, Any], Sample]
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """One public loss."""
-
-    name: str
-    family: str
-    fn: Callable
-    makers: Mapping[str, Maker]  # variant name -> maker(key, batch, dtype); the first is default
-    baseline: Callable | None  # fn's default-reduced value from the same args/kwargs
-    baseline_name: str | None
-    torch: str | None = None  # the torch.nn.functional equivalent
-    grad_argnums: tuple[int, ...] = (0,)  # positional arrays that gradients are taken for
-    integer_argnums: tuple[int, ...] = ()  # positional arrays that must be integer (labels)
-    hyperparameters: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
-    smooth: bool = True  # twice differentiable almost everywhere (hessian tests)
-
-    @property
-    def variants(self) -> tuple[str, ...]:
-        return tuple(self.makers)
-
-    def sample(self, key, batch: int = 8, dtype=jnp.float32, variant: str | None = None):
-        return self.makers[variant or self.variants[0]](key, batch, dtype)
-
-
-def _keys(key, n):
-    return jax.random.split(key, n)
-
-
-def _normal(key, shape, dtype, scale=1.0):
-    return scale * jax.random.normal(key, shape, dtype)
-
-
-def _uniform(key, shape, dtype, low=0.0, high=1.0):
-    return jax.random.uniform(key, shape, dtype, low, high)
-
-
-def _labels(key, shape, num_classes=CLASSES):
-    return jax.random.randint(key, shape, 0, num_classes)
-
-
-def _signs(key, shape, dtype=jnp.int32):
-    return jnp.where(jax.random.bernoulli(key, 0.5, shape), 1, -1).astype(dtype)
+from ._base import CLASSES, FEATURES, WIDTH, Entry, Sample
+from ._base import keys as _keys
+from ._base import labels as _labels
+from ._base import normal as _normal
+from ._base import signs as _signs
+from ._base import uniform as _uniform
 
 
 def _with_ignored(key, labels, rate=0.25):
@@ -404,21 +328,3 @@ def _entries() -> tuple[Entry, ...]:
 
 
 ENTRIES: tuple[Entry, ...] = _entries()
-_BY_NAME = MappingProxyType({entry.name: entry for entry in ENTRIES})
-
-
-def get(name: str) -> Entry:
-    """The entry of the public loss `name`."""
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        known = ", ".join(_BY_NAME)
-        raise KeyError(f"catalog.get: no loss named {name!r}; known: {known}") from None
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_BY_NAME)
-
-
-def families() -> tuple[str, ...]:
-    return tuple(dict.fromkeys(entry.family for entry in ENTRIES))

@@ -1,0 +1,80 @@
+"""What a catalogue entry is, and the sample-making helpers shared by every family's entries."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+CLASSES = 5  # class axis of the samples
+FEATURES = 4  # embedding axis of the samples
+WIDTH = 3  # trailing axis of elementwise samples
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """Inputs for one call: ``fn(*args, **kwargs)``."""
+
+    args: tuple
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    batched: frozenset[str] = frozenset()  # keyword arrays that share the batch axis
+
+
+Maker = Callable[[jax.Array, int, Any], Sample]
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One public loss.
+
+    Calling the entry calls the loss and returns the loss value alone: losses that also return
+    quantities for logging (preference and policy losses) name how to pick the loss out of their
+    result with `loss_of`, so generic code never needs to know which ones do.
+    """
+
+    name: str
+    family: str
+    fn: Callable
+    makers: Mapping[str, Maker]  # variant name -> maker(key, batch, dtype); the first is default
+    baseline: Callable | None  # fn's default-reduced value from the same args/kwargs
+    baseline_name: str | None
+    torch: str | None = None  # the torch.nn.functional equivalent
+    grad_argnums: tuple[int, ...] = (0,)  # positional arrays that gradients are taken for
+    integer_argnums: tuple[int, ...] = ()  # positional arrays that must be integer (labels)
+    hyperparameters: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+    smooth: bool = True  # twice differentiable almost everywhere (hessian tests)
+    loss_of: Callable[[Any], jax.Array] | None = None  # picks the loss from fn's result
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(self.makers)
+
+    def sample(self, key, batch: int = 8, dtype=jnp.float32, variant: str | None = None):
+        return self.makers[variant or self.variants[0]](key, batch, dtype)
+
+    def __call__(self, *args, **kwargs) -> jax.Array:
+        result = self.fn(*args, **kwargs)
+        return result if self.loss_of is None else self.loss_of(result)
+
+
+def keys(key, n):
+    return jax.random.split(key, n)
+
+
+def normal(key, shape, dtype, scale=1.0):
+    return scale * jax.random.normal(key, shape, dtype)
+
+
+def uniform(key, shape, dtype, low=0.0, high=1.0):
+    return jax.random.uniform(key, shape, dtype, low, high)
+
+
+def labels(key, shape, num_classes=CLASSES):
+    return jax.random.randint(key, shape, 0, num_classes)
+
+
+def signs(key, shape, dtype=jnp.int32):
+    return jnp.where(jax.random.bernoulli(key, 0.5, shape), 1, -1).astype(dtype)
