@@ -1,0 +1,86 @@
+"""How one program is timed: trace+lower, XLA compile, first call, steady-state execution.
+
+Compilation is timed from cold caches (`jax.clear_caches()` first, persistent cache off), so the
+figure is what a user pays on the first step of a fresh process. Steady-state execution is timed
+on the compiled executable with `block_until_ready`, in rounds that alternate between the
+programs being compared (`interleave`), so a slow moment of a shared machine hits all of them
+alike and their ratio stays meaningful.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+
+MIN_SAMPLE_S = 2e-3  # calls per timed sample are batched up to about this long
+
+
+@dataclasses.dataclass
+class Compiled:
+    """A program lowered and compiled for fixed inputs, with its cold-start timings."""
+
+    run: Callable[[], object]  # one call with the inputs, blocked until ready
+    lower_s: float | None
+    compile_s: float | None
+    first_call_s: float
+    temp_bytes: int | None
+    samples: list[float] = dataclasses.field(default_factory=list)  # seconds per call
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def min(self) -> float:
+        return min(self.samples)
+
+
+def _block(result):
+    return jax.block_until_ready(result)
+
+
+def compile_jax(fn: Callable, arrays: Sequence[jax.Array]) -> Compiled:
+    """Lowers and compiles `fn(*arrays)` from cold caches and runs it once."""
+    jax.clear_caches()
+    start = time.perf_counter()
+    lowered = jax.jit(fn).lower(*arrays)
+    lowered_at = time.perf_counter()
+    compiled = lowered.compile()
+    compiled_at = time.perf_counter()
+    memory = compiled.memory_analysis()
+    temp = None if memory is None else int(memory.temp_size_in_bytes)
+
+    def run():
+        return _block(compiled(*arrays))
+
+    first = time.perf_counter()
+    run()
+    first_call = time.perf_counter() - first
+    return Compiled(run, lowered_at - start, compiled_at - lowered_at, first_call, temp)
+
+
+def eager(run: Callable[[], object]) -> Compiled:
+    """A program without a compile step (PyTorch eager): its first call is its cold start."""
+    start = time.perf_counter()
+    run()
+    return Compiled(run, None, None, time.perf_counter() - start, None)
+
+
+def interleave(programs: Sequence[Compiled], repeats: int) -> None:
+    """Appends `repeats` per-call timings to each program, alternating programs every round."""
+    calls = []
+    for program in programs:  # calls per sample so each sample lasts about MIN_SAMPLE_S
+        start = time.perf_counter()
+        program.run()
+        once = max(time.perf_counter() - start, 1e-7)
+        calls.append(max(1, min(1000, round(MIN_SAMPLE_S / once))))
+    for _ in range(repeats):
+        for program, n in zip(programs, calls, strict=True):
+            start = time.perf_counter()
+            for _ in range(n):
+                program.run()
+            program.samples.append((time.perf_counter() - start) / n)
