@@ -42,13 +42,23 @@ def floats(fn: str, *, numeric: Sequence[str] = (), **arrays) -> tuple[jnp.ndarr
     accepts integer regression targets and integer ±1 labels). Booleans and complex are refused.
     """
     arrays = {name: jnp.asarray(x) for name, x in arrays.items()}
+    dtype = jnp.result_type(floating_dtype(fn, numeric=numeric, **arrays) or jnp.float32,
+                            jnp.float32)
+    return tuple(x.astype(dtype) for x in arrays.values())
+
+
+def floating_dtype(fn: str, *, numeric: Sequence[str] = (), **arrays):
+    """The promoted floating dtype of `arrays` (None if all are integer), which must be floating
+    (or integer, if named in `numeric`). Nothing is cast: for losses that keep large 16-bit
+    inputs as they are."""
     for name, x in arrays.items():
-        if _is_float(x.dtype) or (name in numeric and _is_int(x.dtype)):
+        dtype = jnp.result_type(x)
+        if _is_float(dtype) or (name in numeric and _is_int(dtype)):
             continue
         kind = "a floating or integer" if name in numeric else "a floating"
-        raise TypeError(f"{fn}: `{name}` must have {kind} dtype, got {x.dtype}")
-    dtype = jnp.result_type(*(x.dtype for x in arrays.values() if _is_float(x.dtype)), jnp.float32)
-    return tuple(x.astype(dtype) for x in arrays.values())
+        raise TypeError(f"{fn}: `{name}` must have {kind} dtype, got {dtype}")
+    floating = [d for d in map(jnp.result_type, arrays.values()) if _is_float(d)]
+    return jnp.result_type(*floating) if floating else None
 
 
 def labels(fn: str, name: str, x, hint: str = "") -> jnp.ndarray:

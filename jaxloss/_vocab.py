@@ -1,0 +1,473 @@
+r"""Cross-entropy of a linear classifier over a large vocabulary, without the logits matrix.
+
+A language model's loss is ``cross_entropy(hidden @ embedding.T, target)``. Its logits, and their
+gradient, are ``N x V`` — 8 GB in float32 for 8192 tokens and a 256k vocabulary, the largest buffer
+of a training step. `linear_cross_entropy` computes the same loss and gradients in blocks of
+tokens and of the vocabulary, keeping only per-token scalars between blocks (Wijmans et al., "Cut
+Your Losses in Large-Vocabulary Language Models", ICLR 2025, for the idea).
+
+The per-token loss, with raw logits $r = h W^\top + b$, optional soft-capping
+$x = c \tanh(r / c)$ (Gemma 2), label smoothing $\varepsilon$ and the PaLM z-loss coefficient $z$:
+
+$$\ell_i = \operatorname{lse}_i - (1-\varepsilon)\, x_{i y_i} - \frac{\varepsilon}{V}\sum_c x_{ic}
+  + z \operatorname{lse}_i^2, \qquad \operatorname{lse}_i = \log \sum_c e^{x_{ic}},$$
+
+and with $p = \operatorname{softmax}(x)$ its gradient with respect to the logits is
+
+$$\frac{\partial \ell_i}{\partial x_{ic}} = p_{ic}(1 + 2 z \operatorname{lse}_i)
+  - (1-\varepsilon)[c = y_i] - \frac{\varepsilon}{V}.$$
+
+The blocked implementation is a `jax.custom_vjp` whose only residuals are the inputs and the
+per-token float32 logsumexp. Its forward pass walks token blocks, and within each an online
+logsumexp over vocabulary blocks (2NDV FLOPs). Its backward pass walks vocabulary blocks, and
+within each the token blocks: it recomputes each logits block and accumulates the input gradient
+(float32, N x D) across vocabulary blocks and each weight block's gradient (float32, one block)
+across token blocks (6NDV FLOPs). Memory beyond inputs and gradients is O(N·D + block).
+
+Under ``shard_map`` with the vocabulary (the rows of `weight`) sharded over ``axis_name``, the
+blocks cover the local shard and the per-token maxima and sums are combined with ``pmax``/``psum``
+(Megatron-LM's vocabulary-parallel cross-entropy, Shoeybi et al. 2019): no logits and no weights
+travel, only per-token scalars and, in the backward pass, the input gradient's ``psum``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from . import _checks
+from ._reduction import fill_dropped, keep_mask, loss_function, reduce
+
+# Auto block sizes: a (tokens x vocabulary) float32 logits block of at most 4M entries (16 MiB).
+TOKEN_BLOCK = 1024
+VOCAB_BLOCK = 4096
+# "auto" uses the blocked implementation once the full float32 logits would exceed this.
+AUTO_BLOCKED_BYTES = 32 * 2**20
+
+IMPLEMENTATIONS = ("auto", "blocked", "reference")
+
+
+class LinearCrossEntropyStats(NamedTuple):
+    """Per-token quantities computed by the same pass as the loss, for logging (no gradient).
+
+    Each has the shape of `target`.
+    """
+
+    logsumexp: jax.Array  # float32 lse of the (soft-capped) logits, for z-loss bookkeeping
+    entropy: jax.Array  # float32 entropy of softmax(logits)
+    accuracy: jax.Array  # bool: the target's logit is the largest (ties count as correct)
+
+
+class _Static(NamedTuple):
+    """Structural settings of one call: hashable, so they can be custom_vjp's static argument."""
+
+    token_block: int
+    vocab_block: int
+    vocab_size: int  # V over all shards: the label smoothing mass is spread over it
+    axis_name: object  # mesh axis the vocabulary is sharded over, or None
+    has_bias: bool
+    has_cap: bool
+
+
+def _axes_varied(a) -> frozenset:
+    """The mesh axes over which `a` varies inside ``shard_map`` (empty outside)."""
+    aval = jax.typeof(a)
+    manual = getattr(aval, "manual_axis_type", None)  # jax >= 0.9; `vma` before
+    return frozenset(manual.varying if manual is not None else getattr(aval, "vma", ()))
+
+
+def _vma(*arrays) -> frozenset:
+    """The mesh axes over which any of `arrays` varies."""
+    return frozenset().union(*(_axes_varied(a) for a in arrays if a is not None))
+
+
+def _varying(vma, *arrays):
+    """`arrays` cast to vary over `vma`: loop carries and branch results must have the type of
+    what the loop body computes from sharded operands."""
+    out = []
+    for a in arrays:
+        missing = tuple(sorted(vma - _axes_varied(a), key=str))
+        out.append(lax.pcast(a, missing, to="varying") if missing else a)
+    return tuple(out)
+
+
+def _sum_to(cotangent, primal):
+    """`cotangent` summed over the mesh axes `primal` does not vary over: a replicated input's
+    gradient is the sum of every shard's contribution."""
+    if cotangent is None:
+        return None
+    extra = tuple(sorted(_axes_varied(cotangent) - _axes_varied(primal), key=str))
+    return lax.psum(cotangent, extra) if extra else cotangent
+
+
+def _vocab_offset(local_vocab: int, axis_name):
+    """Index of this shard's first vocabulary entry."""
+    return 0 if axis_name is None else lax.axis_index(axis_name) * local_vocab
+
+
+def _block(i, block: int, total: int):
+    """Start of block `i` and a mask of its fresh positions.
+
+    The last block is shifted back to end at `total` instead of being padded (padding a weight
+    matrix would copy it); the positions it shares with the previous block are not fresh.
+    """
+    start = jnp.minimum(i * block, total - block)
+    fresh = start + jnp.arange(block) >= i * block
+    return start, fresh
+
+
+def _logits(h, w, b, cap, static: _Static):
+    """Raw logits ``h @ w.T + b`` in float32, and the soft-capped ones with their tanh."""
+    raw = lax.dot_general(h, w, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+    if static.has_bias:
+        raw = raw + b.astype(jnp.float32)[None, :]
+    if not static.has_cap:
+        return raw, raw, None
+    t = jnp.tanh(raw / cap)
+    return raw, cap * t, t
+
+
+def _forward_stats(h, w, b, y, active, cap, static: _Static):
+    """Per-token running max, sum of exp(x - max), sum of exp(x - max) * x, target logit and
+    sum of logits over this device's vocabulary, in float32."""
+    n, v = h.shape[0], w.shape[0]
+    bt, bv = static.token_block, static.vocab_block
+    local_y = y - _vocab_offset(v, static.axis_name)
+    vma = _vma(h, w, b, y, active, cap)
+
+    def token_block(i, out):
+        start, fresh_rows = _block(i, bt, n)
+        h_t = lax.dynamic_slice_in_dim(h, start, bt)
+        y_t = lax.dynamic_slice_in_dim(local_y, start, bt)
+
+        def vocab_block(j, acc):
+            m, s, e, tgt, total = acc
+            vstart, fresh = _block(j, bv, v)
+            w_v = lax.dynamic_slice_in_dim(w, vstart, bv)
+            b_v = lax.dynamic_slice_in_dim(b, vstart, bv) if static.has_bias else None
+            _, x, _ = _logits(h_t, w_v, b_v, cap, static)
+            x_new = jnp.where(fresh[None, :], x, -jnp.inf)
+            m_next = jnp.maximum(m, jnp.max(x_new, axis=1))
+            scale = jnp.exp(m - m_next)
+            p = jnp.exp(x_new - m_next[:, None])
+            x_fresh = jnp.where(fresh[None, :], x, 0.0)
+            is_target = (vstart + jnp.arange(bv))[None, :] == y_t[:, None]
+            return (m_next, s * scale + jnp.sum(p, axis=1),
+                    e * scale + jnp.sum(p * x_fresh, axis=1),
+                    tgt + jnp.sum(jnp.where(is_target & fresh[None, :], x, 0.0), axis=1),
+                    total + jnp.sum(x_fresh, axis=1))
+
+        zeros = jnp.zeros((bt,), jnp.float32)
+        init = _varying(vma, jnp.full((bt,), -jnp.inf, jnp.float32), zeros, zeros, zeros, zeros)
+        needed = jnp.any(fresh_rows & lax.dynamic_slice_in_dim(active, start, bt))
+        # Blocks of ignored or masked tokens only are skipped (their results are never used).
+        block = lax.cond(needed, lambda: lax.fori_loop(0, _cdiv(v, bv), vocab_block, init),
+                         lambda: init)
+        return tuple(_write_rows(o, r, start, fresh_rows) for o, r in zip(out, block, strict=True))
+
+    zeros = jnp.zeros((n,), jnp.float32)
+    return lax.fori_loop(0, _cdiv(n, bt), token_block, _varying(vma, *(zeros,) * 5))
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _write_rows(out, rows, start, fresh):
+    """`out` with the fresh `rows` written at `start` (stale ones keep their earlier value)."""
+    current = lax.dynamic_slice_in_dim(out, start, rows.shape[0])
+    fresh = fresh.reshape(fresh.shape + (1,) * (rows.ndim - 1))
+    return lax.dynamic_update_slice_in_dim(out, jnp.where(fresh, rows, current), start, 0)
+
+
+def _combine(m, s, e, tgt, total, axis_name):
+    """logsumexp, expected logit, target logit and sum of logits over the whole vocabulary."""
+    if axis_name is not None:
+        global_max = lax.pmax(m, axis_name)
+        scale = jnp.exp(m - global_max)
+        s, e = lax.psum(s * scale, axis_name), lax.psum(e * scale, axis_name)
+        tgt, total, m = lax.psum(tgt, axis_name), lax.psum(total, axis_name), global_max
+    # Rows never computed (skipped blocks) have s = 0; keep them finite.
+    s = jnp.where(s > 0, s, 1.0)
+    lse = m + jnp.log(s)
+    return lse, m, e / s, tgt, total
+
+
+def _token_loss(lse, tgt, total, eps, z, vocab_size):
+    return lse - (1.0 - eps) * tgt - eps / vocab_size * total + z * lse**2
+
+
+def _blocked_primal(h, w, b, y, active, eps, z, cap, static: _Static):
+    m, s, e, tgt, total = _forward_stats(h, w, b, y, active, cap, static)
+    lse, mx, mean_x, tgt, total = _combine(m, s, e, tgt, total, static.axis_name)
+    loss = _token_loss(lse, tgt, total, eps, z, static.vocab_size)
+    stats = LinearCrossEntropyStats(lse, lse - mean_x, tgt >= mx)
+    return loss, stats, lse
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(8,))
+def _blocked(h, w, b, y, active, eps, z, cap, static: _Static):
+    loss, stats, _ = _blocked_primal(h, w, b, y, active, eps, z, cap, static)
+    return loss, stats
+
+
+def _blocked_fwd(h, w, b, y, active, eps, z, cap, static: _Static):
+    loss, stats, lse = _blocked_primal(h, w, b, y, active, eps, z, cap, static)
+    return (loss, stats), (h, w, b, y, active, eps, z, cap, lse)
+
+
+def _blocked_bwd(static: _Static, residuals, cotangents):
+    h, w, b, y, active, eps, z, cap, lse = residuals
+    g = jnp.where(active, cotangents[0], 0.0)  # stats carry no gradient (stop_gradient'ed)
+    n, d = h.shape
+    v = w.shape[0]
+    bt, bv = static.token_block, static.vocab_block
+    local_y = y - _vocab_offset(v, static.axis_name)
+    coef = 1.0 + 2.0 * z * lse
+    smooth = eps / static.vocab_size
+    # Matrix products run in the inputs' dtype (bf16 on accelerators), accumulating in float32.
+    compute = jnp.result_type(h.dtype, w.dtype)
+    vma = _vma(h, w, b, y, active, eps, z, cap, lse, g)
+
+    def vocab_block(j, carry):
+        dh, dw, db, scalars = carry
+        vstart, fresh = _block(j, bv, v)
+        w_v = lax.dynamic_slice_in_dim(w, vstart, bv)
+        b_v = lax.dynamic_slice_in_dim(b, vstart, bv) if static.has_bias else None
+        cols = vstart + jnp.arange(bv)
+
+        def token_block(i, inner):
+            dh, dw_v, db_v, scalars = inner
+            start, fresh_rows = _block(i, bt, n)
+            rows = fresh_rows & lax.dynamic_slice_in_dim(active, start, bt)
+
+            def compute_block():
+                h_t = lax.dynamic_slice_in_dim(h, start, bt)
+                y_t = lax.dynamic_slice_in_dim(local_y, start, bt)
+                g_t = lax.dynamic_slice_in_dim(g, start, bt)[:, None]
+                raw, x, t = _logits(h_t, w_v, b_v, cap, static)
+                p = jnp.exp(x - lax.dynamic_slice_in_dim(lse, start, bt)[:, None])
+                is_target = cols[None, :] == y_t[:, None]
+                live = rows[:, None] & fresh[None, :]
+                dx = jnp.where(live, g_t * (p * lax.dynamic_slice_in_dim(coef, start, bt)[:, None]
+                                            - jnp.where(is_target, 1.0 - eps, 0.0) - smooth), 0.0)
+                # d loss / d eps = x_target - mean_c x_c, summed with the token cotangents.
+                d_eps = jnp.sum(jnp.where(live, g_t * (jnp.where(is_target, x, 0.0)
+                                                       - x / static.vocab_size), 0.0))
+                if static.has_cap:
+                    # x = c tanh(r / c): dx/dr = 1 - t^2, dx/dc = t - (r / c)(1 - t^2).
+                    d_cap = jnp.sum(dx * (t - raw / cap * (1.0 - t * t)))
+                    dr = dx * (1.0 - t * t)
+                else:
+                    d_cap = jnp.zeros((), jnp.float32)
+                    dr = dx
+                dr_c = dr.astype(compute)
+                dh_t = jnp.dot(dr_c, w_v.astype(compute), preferred_element_type=jnp.float32)
+                dw_t = lax.dot_general(dr_c, h_t.astype(compute), (((0,), (0,)), ((), ())),
+                                       preferred_element_type=jnp.float32)
+                return dh_t, dw_t, jnp.sum(dr, axis=0), jnp.stack([d_eps, d_cap])
+
+            def skip():
+                return _varying(vma, jnp.zeros((bt, d), jnp.float32),
+                                jnp.zeros((bv, d), jnp.float32), jnp.zeros((bv,), jnp.float32),
+                                jnp.zeros((2,), jnp.float32))
+
+            dh_t, dw_t, db_t, s_t = lax.cond(jnp.any(rows), compute_block, skip)
+            current = lax.dynamic_slice_in_dim(dh, start, bt)
+            dh = lax.dynamic_update_slice_in_dim(dh, current + dh_t, start, 0)
+            return dh, dw_v + dw_t, db_v + db_t, scalars + s_t
+
+        init = (dh, *_varying(vma, jnp.zeros((bv, d), jnp.float32),
+                              jnp.zeros((bv,), jnp.float32)), scalars)
+        dh, dw_v, db_v, scalars = lax.fori_loop(0, _cdiv(n, bt), token_block, init)
+        dw = _write_rows(dw, dw_v.astype(dw.dtype), vstart, fresh)
+        if static.has_bias:
+            db = _write_rows(db, db_v.astype(db.dtype), vstart, fresh)
+        return dh, dw, db, scalars
+
+    dh, dw, db, scalars = lax.fori_loop(
+        0, _cdiv(v, bv), vocab_block,
+        _varying(vma, jnp.zeros((n, d), jnp.float32), jnp.zeros(w.shape, w.dtype),
+                 jnp.zeros((v,), b.dtype if static.has_bias else jnp.float32),
+                 jnp.zeros((2,), jnp.float32)))
+    d_eps, d_cap = scalars[0], scalars[1]
+    d_z = jnp.sum(g * lse**2)
+    # Inside shard_map, inputs replicated over the vocabulary shards (h, the hyperparameters)
+    # collect every shard's part of their gradient: the input gradient's psum.
+    return (_sum_to(dh.astype(h.dtype), h), _sum_to(dw, w),
+            _sum_to(db, b) if static.has_bias else None, None, None,
+            _sum_to(d_eps, eps), _sum_to(d_z, z),
+            _sum_to(d_cap.astype(cap.dtype), cap) if static.has_cap else None)
+
+
+_blocked.defvjp(_blocked_fwd, _blocked_bwd)
+
+
+def _reference(h, w, b, y, active, eps, z, cap, static: _Static):
+    """The same per-token loss by plain autodiff over the full (local) logits matrix."""
+    del active
+    _, x, _ = _logits(h, w, b, cap, static)
+    local = y - _vocab_offset(w.shape[0], static.axis_name)
+    picked = jnp.take_along_axis(x, jnp.clip(local, 0, w.shape[0] - 1)[:, None], axis=1)[:, 0]
+    tgt = jnp.where((local >= 0) & (local < w.shape[0]), picked, 0.0)
+    m = lax.stop_gradient(jnp.max(x, axis=1))
+    s = jnp.sum(jnp.exp(x - m[:, None]), axis=1)
+    e = jnp.sum(jnp.exp(x - m[:, None]) * x, axis=1)
+    if static.axis_name is not None:
+        m_local, m = m, lax.stop_gradient(lax.pmax(m, static.axis_name))
+        s, e = (lax.psum(a * jnp.exp(m_local - m), static.axis_name) for a in (s, e))
+        tgt = lax.psum(tgt, static.axis_name)
+    total = jnp.sum(x, axis=1)
+    if static.axis_name is not None:
+        total = lax.psum(total, static.axis_name)
+    lse = m + jnp.log(s)
+    loss = _token_loss(lse, tgt, total, eps, z, static.vocab_size)
+    stats = LinearCrossEntropyStats(lse, lse - e / s, tgt >= m)
+    return loss, stats
+
+
+@loss_function(static=("implementation", "block_size", "vocab_block_size", "axis_name",
+                       "batch_axis_name", "return_stats"))
+def linear_cross_entropy(
+    input,
+    weight,
+    target,
+    *,
+    bias=None,
+    reduction="mean",
+    where=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    z_loss=0.0,
+    logit_softcap=None,
+    implementation="auto",
+    block_size=None,
+    vocab_block_size=None,
+    axis_name=None,
+    batch_axis_name=None,
+    return_stats=False,
+):
+    r"""Cross-entropy of the logits ``input @ weight.T + bias``, never building them.
+
+    Equal in value and in gradients (with respect to `input`, `weight`, `bias` and the numeric
+    options) to ``cross_entropy(softcap(input @ weight.T + bias), target, ...)`` plus the z-loss:
+
+    $$\ell_i = \operatorname{lse}_i - (1-\varepsilon)\, x_{i y_i}
+      - \frac{\varepsilon}{V}\sum_c x_{ic} + z \operatorname{lse}_i^2,\qquad
+      x = c \tanh\!\Bigl(\frac{h W^\top + b}{c}\Bigr)$$
+
+    but its temporary memory is a few blocks and the per-token vectors, not the ``N x V``
+    logits and their gradient (module docstring). Use it for the output layer of a language
+    model, with the embedding table as `weight` (tied embeddings store it as ``(V, D)``).
+
+    Args:
+      input: hidden states $h$, shape ``(..., D)``, any floating dtype (bf16 stays bf16 in the
+        matrix products; logits, softmax and accumulation are float32).
+      weight: the output projection $W$, shape ``(V, D)`` (PyTorch's ``Linear.weight`` layout).
+      target: class indices, any integer dtype, shape ``(...)``.
+      bias: optional $b$, shape ``(V,)``.
+      reduction: ``"mean"`` (over kept tokens), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True tokens count.
+      ignore_index: a label that contributes nothing (traced). Labels outside ``[0, V)``
+        otherwise give NaN.
+      label_smoothing: $\varepsilon \in [0, 1]$, PyTorch's semantics (traced).
+      z_loss: coefficient $z$ of the PaLM auxiliary loss $\operatorname{lse}^2$ (Chowdhery et
+        al. 2022, §5) (traced).
+      logit_softcap: $c$, Gemma 2's ``c * tanh(logits / c)`` soft-capping, or None (traced).
+      implementation: ``"blocked"`` (the memory-lean custom VJP; reverse mode only),
+        ``"reference"`` (materialises the logits; supports forward-mode AD), or ``"auto"``:
+        blocked once float32 logits would exceed 32 MiB, or when `axis_name` is given.
+      block_size, vocab_block_size: tokens and vocabulary entries per block (default 1024 and
+        4096, or the whole axis when smaller).
+      axis_name: inside ``shard_map``, the mesh axis that `weight`'s (and `bias`'s) vocabulary
+        axis is sharded over; `input` and `target` are then replicated over it. Only per-token
+        scalars are communicated.
+      batch_axis_name: inside ``shard_map``, a mesh axis the tokens are sharded over: ``"mean"``
+        and ``"sum"`` are then global over it (``psum(sum) / psum(count)``).
+      return_stats: also return `LinearCrossEntropyStats` (per-token logsumexp, entropy and
+        accuracy) from the same pass. They carry no gradient.
+
+    Returns:
+      The loss (a scalar, or per-token ``(...)`` for ``"none"``), and with `return_stats`
+      a pair ``(loss, stats)``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> hidden = jnp.array([[1.0, 0.0], [0.0, 2.0]])
+      >>> embedding = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # V = 3, D = 2
+      >>> float(jaxloss.linear_cross_entropy(hidden, embedding, jnp.array([0, 1])))
+      0.3921
+
+    Equivalents: ``torch.nn.functional.linear_cross_entropy`` (PyTorch 2.13); Cut Cross-Entropy
+    (Wijmans et al., ICLR 2025); Liger Kernel's fused linear cross-entropy.
+    """
+    fn = "linear_cross_entropy"
+    arrays = {"input": input, "weight": weight} | ({} if bias is None else {"bias": bias})
+    _checks.floating_dtype(fn, **arrays)
+    h, w = jnp.asarray(input), jnp.asarray(weight)
+    _checks.min_rank(fn, "input", h, 1, "the feature axis is last")
+    _checks.rank_in(fn, "weight", w, (2,), "(vocabulary, features)")
+    if w.shape[1] != h.shape[-1]:
+        raise ValueError(
+            f"{fn}: `input` has shape {_checks.shape_str(h.shape)} but `weight` has shape "
+            f"{_checks.shape_str(w.shape)}; weight must be (V, {h.shape[-1]}), one row per "
+            "vocabulary entry"
+        )
+    if jnp.shape(target) != h.shape[:-1]:
+        raise ValueError(
+            f"{fn}: `input` has shape {_checks.shape_str(h.shape)} but `target` has shape "
+            f"{_checks.shape_str(jnp.shape(target))}; it must be input.shape[:-1] = "
+            f"{_checks.shape_str(h.shape[:-1])}"
+        )
+    if bias is not None:
+        _checks.shape_is(fn, "bias", bias, (w.shape[0],), "one bias per vocabulary entry")
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"{fn}: `implementation` must be one of 'auto', 'blocked' or "
+                         f"'reference', got {implementation!r}")
+    for name, size in (("block_size", block_size), ("vocab_block_size", vocab_block_size)):
+        if size is not None and (not isinstance(size, int) or size < 1):
+            raise ValueError(f"{fn}: `{name}` must be a positive int or None, got {size!r}")
+    label = _checks.labels(fn, "target", target)
+    batch_shape = label.shape
+    keep = keep_mask(fn, where, batch_shape, label != ignore_index)
+    d = h.shape[-1]
+    h, label, keep = h.reshape(-1, d), label.reshape(-1), keep.reshape(-1)
+    # Dropped tokens' hidden states may hold NaN: zero them so that no product spreads it.
+    (h,) = fill_dropped(keep, h)
+    (label,) = fill_dropped(keep, label)
+
+    local_vocab = w.shape[0]
+    shards = 1 if axis_name is None else lax.axis_size(axis_name)
+    vocab_size = local_vocab * shards
+    in_range = (label >= 0) & (label < vocab_size)
+    n = h.shape[0]
+    static = _Static(
+        token_block=max(1, min(block_size or TOKEN_BLOCK, n)),
+        vocab_block=max(1, min(vocab_block_size or VOCAB_BLOCK, local_vocab)),
+        vocab_size=vocab_size, axis_name=axis_name, has_bias=bias is not None,
+        has_cap=logit_softcap is not None)
+    eps = jnp.asarray(label_smoothing, jnp.float32)
+    z = jnp.asarray(z_loss, jnp.float32)
+    cap = None if logit_softcap is None else jnp.asarray(logit_softcap, jnp.float32)
+    b = None if bias is None else jnp.asarray(bias)
+    if implementation == "auto":
+        big = n * local_vocab * 4 > AUTO_BLOCKED_BYTES
+        implementation = "blocked" if big or axis_name is not None else "reference"
+    if n == 0 or local_vocab == 0:
+        loss = jnp.zeros((n,), jnp.float32)
+        stats = LinearCrossEntropyStats(loss, loss, loss > 0)
+    elif implementation == "blocked":
+        loss, stats = _blocked(h, w, b, label, keep, eps, z, cap, static)
+    else:
+        loss, stats = _reference(h, w, b, label, keep, eps, z, cap, static)
+    loss = jnp.where(in_range, loss, jnp.nan)
+    loss = reduce(loss.reshape(batch_shape), reduction, mask=keep.reshape(batch_shape),
+                  axis_name=batch_axis_name)
+    if not return_stats:
+        return loss
+    stats = jax.tree.map(lambda s: lax.stop_gradient(s.reshape(batch_shape)), stats)
+    return loss, stats
