@@ -27,6 +27,8 @@ from ._regression import mse_loss as mse_loss
 from ._regression import poisson_nll_loss as poisson_nll_loss
 from ._regression import smooth_l1_loss as smooth_l1_loss
 from ._sequence import ctc_loss as ctc_loss
+from ._vocab import LinearCrossEntropyStats as LinearCrossEntropyStats
+from ._vocab import linear_cross_entropy as linear_cross_entropy
 from .objective import L1 as L1
 from .objective import L2 as L2
 from .objective import Objective as Objective
@@ -39,6 +41,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "L1",
     "L2",
+    "LinearCrossEntropyStats",
     "Objective",
     "Term",
     "binary_cross_entropy",
@@ -51,6 +54,7 @@ __all__ = [
     "huber_loss",
     "kl_div",
     "l1_loss",
+    "linear_cross_entropy",
     "make_train_step",
     "margin_ranking_loss",
     "mse_loss",
