@@ -108,7 +108,7 @@ def gate_dropped(mask, *arrays):
     return tuple(_gate(_extend(mask, x), x) for x in arrays)
 
 
-def reduce(loss, reduction: str, *, mask=None, weight=None) -> jnp.ndarray:
+def reduce(loss, reduction: str, *, mask=None, weight=None, axis_name=None) -> jnp.ndarray:
     """Reduces an unreduced `loss`.
 
     Args:
@@ -117,23 +117,31 @@ def reduce(loss, reduction: str, *, mask=None, weight=None) -> jnp.ndarray:
       mask: boolean array of `loss`'s shape, True where the entry counts, or None.
       weight: per-entry weights whose kept sum is the denominator of ``"mean"`` (PyTorch's
         weighted means), broadcastable to `loss`; None counts each kept entry once.
+      axis_name: inside ``shard_map``, the mesh axis that `loss` is sharded over: ``"sum"``
+        and ``"mean"`` are then global, ``psum(sum) / psum(count)`` (DESIGN §3.6), never a
+        mean of per-shard means; ``"none"`` stays the local shard.
     """
     if mask is not None:
         loss = jnp.where(mask, loss, 0)
     if reduction == "none":
         return loss
-    total = jnp.sum(loss)
+    total = _global_sum(jnp.sum(loss), axis_name)
     if reduction == "sum":
         return total
     if weight is None and mask is None:
         # Static count; an empty loss has nothing to average and its sum is already 0.
-        return total / loss.size if loss.size else total
+        size = loss.size * (1 if axis_name is None else jax.lax.axis_size(axis_name))
+        return total / size if size else total
     if weight is None:
         count = jnp.sum(mask, dtype=loss.dtype)
     else:
         weight = jnp.broadcast_to(weight, loss.shape).astype(loss.dtype)
         count = jnp.sum(weight if mask is None else jnp.where(mask, weight, 0))
-    return mean_or_zero(total, count)
+    return mean_or_zero(total, _global_sum(count, axis_name))
+
+
+def _global_sum(x, axis_name):
+    return x if axis_name is None else jax.lax.psum(x, axis_name)
 
 
 def mean_or_zero(total, count):
