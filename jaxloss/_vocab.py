@@ -54,7 +54,7 @@ IMPLEMENTATIONS = ("auto", "blocked", "reference")
 class LinearCrossEntropyStats(NamedTuple):
     """Per-token quantities computed by the same pass as the loss, for logging (no gradient).
 
-    Each has the shape of `target`.
+    Each has the shape of `target`; ignored and masked tokens hold 0 (False).
     """
 
     logsumexp: jax.Array  # float32 lse of the (soft-capped) logits, for z-loss bookkeeping
@@ -469,5 +469,6 @@ def linear_cross_entropy(
                   axis_name=batch_axis_name)
     if not return_stats:
         return loss
+    stats = LinearCrossEntropyStats(*fill_dropped(keep, *stats))  # dropped tokens: 0, False
     stats = jax.tree.map(lambda s: lax.stop_gradient(s.reshape(batch_shape)), stats)
     return loss, stats
