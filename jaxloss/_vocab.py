@@ -139,12 +139,12 @@ def _forward_stats(h, w, b, y, active, cap, static: _Static):
     local_y = y - _vocab_offset(v, static.axis_name)
     vma = _vma(h, w, b, y, active, cap)
 
-    def token_block(i, out):
+    def token_block(i, out, h, w):
         start, fresh_rows = _block(i, bt, n)
         h_t = lax.dynamic_slice_in_dim(h, start, bt)
         y_t = lax.dynamic_slice_in_dim(local_y, start, bt)
 
-        def vocab_block(j, acc):
+        def vocab_block(j, acc, h_t, w):
             m, s, e, tgt, total = acc
             vstart, fresh = _block(j, bv, v)
             w_v = lax.dynamic_slice_in_dim(w, vstart, bv)
@@ -165,23 +165,42 @@ def _forward_stats(h, w, b, y, active, cap, static: _Static):
         init = _varying(vma, jnp.full((bt,), -jnp.inf, jnp.float32), zeros, zeros, zeros, zeros)
         needed = jnp.any(fresh_rows & lax.dynamic_slice_in_dim(active, start, bt))
         # Blocks of ignored or masked tokens only are skipped (their results are never used).
-        block = lax.cond(needed, lambda: lax.fori_loop(0, _cdiv(v, bv), vocab_block, init),
+        block = lax.cond(needed, lambda: _loop(_cdiv(v, bv), vocab_block, init, (h_t, w)),
                          lambda: init)
         return tuple(_write_rows(o, r, start, fresh_rows) for o, r in zip(out, block, strict=True))
 
     zeros = jnp.zeros((n,), jnp.float32)
-    return lax.fori_loop(0, _cdiv(n, bt), token_block, _varying(vma, *(zeros,) * 5))
+    return _loop(_cdiv(n, bt), token_block, _varying(vma, *(zeros,) * 5), (h, w))
 
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _loop(count: int, body, carry, operands: tuple):
+    """``fori_loop`` over `count` blocks of the large `operands` (hidden states, weights),
+    calling ``body(i, carry, *operands)``.
+
+    The operands travel in the loop state through an optimisation barrier, so XLA cannot treat
+    them as loop invariants. Where the backend has no 16-bit matrix product (XLA:CPU) it upcasts
+    a product's operands, and it would hoist that cast of the whole (invariant) weight matrix
+    out of the loop: a float32 copy of it, +4.7 GB of temporaries at the Gemma-2 shape.
+    """
+
+    def step(i, state):
+        carry, operands = state
+        operands = tuple(map(lax.optimization_barrier, operands))  # each keeps its sharding
+        return body(i, carry, *operands), operands
+
+    return lax.fori_loop(0, count, step, (carry, operands))[0]
+
+
 def _write_rows(out, rows, start, fresh):
     """`out` with the fresh `rows` written at `start` (stale ones keep their earlier value)."""
-    current = lax.dynamic_slice_in_dim(out, start, rows.shape[0])
+    current = lax.dynamic_slice_in_dim(out, start, rows.shape[0]).astype(rows.dtype)
     fresh = fresh.reshape(fresh.shape + (1,) * (rows.ndim - 1))
-    return lax.dynamic_update_slice_in_dim(out, jnp.where(fresh, rows, current), start, 0)
+    update = jnp.where(fresh, rows, current).astype(out.dtype)
+    return lax.dynamic_update_slice_in_dim(out, update, start, 0)
 
 
 def _combine(m, s, e, tgt, total, axis_name):
@@ -233,14 +252,14 @@ def _blocked_bwd(static: _Static, residuals, cotangents):
     compute = jnp.result_type(h.dtype, w.dtype)
     vma = _vma(h, w, b, y, active, eps, z, cap, lse, g)
 
-    def vocab_block(j, carry):
+    def vocab_block(j, carry, h, w):
         dh, dw, db, scalars = carry
         vstart, fresh = _block(j, bv, v)
         w_v = lax.dynamic_slice_in_dim(w, vstart, bv)
         b_v = lax.dynamic_slice_in_dim(b, vstart, bv) if static.has_bias else None
         cols = vstart + jnp.arange(bv)
 
-        def token_block(i, inner):
+        def token_block(i, inner, h, w_v):
             dh, dw_v, db_v, scalars = inner
             start, fresh_rows = _block(i, bt, n)
             rows = fresh_rows & lax.dynamic_slice_in_dim(active, start, bt)
@@ -283,17 +302,16 @@ def _blocked_bwd(static: _Static, residuals, cotangents):
 
         init = (dh, *_varying(vma, jnp.zeros((bv, d), jnp.float32),
                               jnp.zeros((bv,), jnp.float32)), scalars)
-        dh, dw_v, db_v, scalars = lax.fori_loop(0, _cdiv(n, bt), token_block, init)
-        dw = _write_rows(dw, dw_v.astype(dw.dtype), vstart, fresh)
+        dh, dw_v, db_v, scalars = _loop(_cdiv(n, bt), token_block, init, (h, w_v))
+        dw = _write_rows(dw, dw_v, vstart, fresh)
         if static.has_bias:
-            db = _write_rows(db, db_v.astype(db.dtype), vstart, fresh)
+            db = _write_rows(db, db_v, vstart, fresh)
         return dh, dw, db, scalars
 
-    dh, dw, db, scalars = lax.fori_loop(
-        0, _cdiv(v, bv), vocab_block,
-        _varying(vma, jnp.zeros((n, d), jnp.float32), jnp.zeros(w.shape, w.dtype),
-                 jnp.zeros((v,), b.dtype if static.has_bias else jnp.float32),
-                 jnp.zeros((2,), jnp.float32)))
+    init = _varying(vma, jnp.zeros((n, d), jnp.float32), jnp.zeros(w.shape, w.dtype),
+                    jnp.zeros((v,), b.dtype if static.has_bias else jnp.float32),
+                    jnp.zeros((2,), jnp.float32))
+    dh, dw, db, scalars = _loop(_cdiv(v, bv), vocab_block, init, (h, w))
     d_eps, d_cap = scalars[0], scalars[1]
     d_z = jnp.sum(g * lse**2)
     # Inside shard_map, inputs replicated over the vocabulary shards (h, the hyperparameters)
