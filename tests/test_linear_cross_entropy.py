@@ -304,3 +304,16 @@ def test_vocabulary_sharded_on_8_devices_equals_single_device():
                             env=env, cwd=pathlib.Path(__file__).parent, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("ok") == 4
+
+
+def test_sharded_example_runs_on_8_devices():
+    example = pathlib.Path(__file__).parents[1] / "examples" / "sharded_linear_cross_entropy.py"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {"JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, str(example)], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+    assert out["mesh"] == "{'data': 2, 'model': 4}"
+    assert abs(float(out["loss"]) - float(out["single_device_loss"])) < 1e-5
+    assert float(out["max_gradient_difference"]) < 1e-6
+    assert out["gathers"] == "0"
