@@ -104,6 +104,11 @@ def _sum_to(cotangent, primal):
     return lax.psum(cotangent, extra) if extra else cotangent
 
 
+def _accumulator(h, w):
+    """The dtype of logits and sums: float32, or float64 for float64 inputs."""
+    return jnp.result_type(h.dtype, w.dtype, jnp.float32)
+
+
 def _vocab_offset(local_vocab: int, axis_name):
     """Index of this shard's first vocabulary entry."""
     return 0 if axis_name is None else lax.axis_index(axis_name) * local_vocab
@@ -121,10 +126,12 @@ def _block(i, block: int, total: int):
 
 
 def _logits(h, w, b, cap, static: _Static):
-    """Raw logits ``h @ w.T + b`` in float32, and the soft-capped ones with their tanh."""
-    raw = lax.dot_general(h, w, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+    """Raw logits ``h @ w.T + b`` in float32 (or float64), and the soft-capped ones with their
+    tanh."""
+    acc = _accumulator(h, w)
+    raw = lax.dot_general(h, w, (((1,), (1,)), ((), ())), preferred_element_type=acc)
     if static.has_bias:
-        raw = raw + b.astype(jnp.float32)[None, :]
+        raw = raw + b.astype(acc)[None, :]
     if not static.has_cap:
         return raw, raw, None
     t = jnp.tanh(raw / cap)
@@ -133,19 +140,20 @@ def _logits(h, w, b, cap, static: _Static):
 
 def _forward_stats(h, w, b, y, active, cap, static: _Static):
     """Per-token running max, sum of exp(x - max), sum of exp(x - max) * x, target logit and
-    sum of logits over this device's vocabulary, in float32."""
+    sum of logits over this device's vocabulary, in float32 (float64 for float64 inputs)."""
     n, v = h.shape[0], w.shape[0]
     bt, bv = static.token_block, static.vocab_block
     local_y = y - _vocab_offset(v, static.axis_name)
     vma = _vma(h, w, b, y, active, cap)
+    acc = _accumulator(h, w)
 
     def token_block(i, out, h, w):
         start, fresh_rows = _block(i, bt, n)
         h_t = lax.dynamic_slice_in_dim(h, start, bt)
         y_t = lax.dynamic_slice_in_dim(local_y, start, bt)
 
-        def vocab_block(j, acc, h_t, w):
-            m, s, e, tgt, total = acc
+        def vocab_block(j, state, h_t, w):
+            m, s, e, tgt, total = state
             vstart, fresh = _block(j, bv, v)
             w_v = lax.dynamic_slice_in_dim(w, vstart, bv)
             b_v = lax.dynamic_slice_in_dim(b, vstart, bv) if static.has_bias else None
@@ -161,15 +169,15 @@ def _forward_stats(h, w, b, y, active, cap, static: _Static):
                     tgt + jnp.sum(jnp.where(is_target & fresh[None, :], x, 0.0), axis=1),
                     total + jnp.sum(x_fresh, axis=1))
 
-        zeros = jnp.zeros((bt,), jnp.float32)
-        init = _varying(vma, jnp.full((bt,), -jnp.inf, jnp.float32), zeros, zeros, zeros, zeros)
+        zeros = jnp.zeros((bt,), acc)
+        init = _varying(vma, jnp.full((bt,), -jnp.inf, acc), zeros, zeros, zeros, zeros)
         needed = jnp.any(fresh_rows & lax.dynamic_slice_in_dim(active, start, bt))
         # Blocks of ignored or masked tokens only are skipped (their results are never used).
         block = lax.cond(needed, lambda: _loop(_cdiv(v, bv), vocab_block, init, (h_t, w)),
                          lambda: init)
         return tuple(_write_rows(o, r, start, fresh_rows) for o, r in zip(out, block, strict=True))
 
-    zeros = jnp.zeros((n,), jnp.float32)
+    zeros = jnp.zeros((n,), acc)
     return _loop(_cdiv(n, bt), token_block, _varying(vma, *(zeros,) * 5), (h, w))
 
 
@@ -250,6 +258,7 @@ def _blocked_bwd(static: _Static, residuals, cotangents):
     smooth = eps / static.vocab_size
     # Matrix products run in the inputs' dtype (bf16 on accelerators), accumulating in float32.
     compute = jnp.result_type(h.dtype, w.dtype)
+    acc = _accumulator(h, w)
     vma = _vma(h, w, b, y, active, eps, z, cap, lse, g)
 
     def vocab_block(j, carry, h, w):
@@ -282,35 +291,35 @@ def _blocked_bwd(static: _Static, residuals, cotangents):
                     d_cap = jnp.sum(dx * (t - raw / cap * (1.0 - t * t)))
                     dr = dx * (1.0 - t * t)
                 else:
-                    d_cap = jnp.zeros((), jnp.float32)
+                    d_cap = jnp.zeros((), acc)
                     dr = dx
                 dr_c = dr.astype(compute)
-                dh_t = jnp.dot(dr_c, w_v.astype(compute), preferred_element_type=jnp.float32)
+                dh_t = jnp.dot(dr_c, w_v.astype(compute), preferred_element_type=acc)
                 dw_t = lax.dot_general(dr_c, h_t.astype(compute), (((0,), (0,)), ((), ())),
-                                       preferred_element_type=jnp.float32)
+                                       preferred_element_type=acc)
                 return dh_t, dw_t, jnp.sum(dr, axis=0), jnp.stack([d_eps, d_cap])
 
             def skip():
-                return _varying(vma, jnp.zeros((bt, d), jnp.float32),
-                                jnp.zeros((bv, d), jnp.float32), jnp.zeros((bv,), jnp.float32),
-                                jnp.zeros((2,), jnp.float32))
+                return _varying(vma, jnp.zeros((bt, d), acc),
+                                jnp.zeros((bv, d), acc), jnp.zeros((bv,), acc),
+                                jnp.zeros((2,), acc))
 
             dh_t, dw_t, db_t, s_t = lax.cond(jnp.any(rows), compute_block, skip)
             current = lax.dynamic_slice_in_dim(dh, start, bt)
             dh = lax.dynamic_update_slice_in_dim(dh, current + dh_t, start, 0)
             return dh, dw_v + dw_t, db_v + db_t, scalars + s_t
 
-        init = (dh, *_varying(vma, jnp.zeros((bv, d), jnp.float32),
-                              jnp.zeros((bv,), jnp.float32)), scalars)
+        init = (dh, *_varying(vma, jnp.zeros((bv, d), acc),
+                              jnp.zeros((bv,), acc)), scalars)
         dh, dw_v, db_v, scalars = _loop(_cdiv(n, bt), token_block, init, (h, w_v))
         dw = _write_rows(dw, dw_v, vstart, fresh)
         if static.has_bias:
             db = _write_rows(db, db_v, vstart, fresh)
         return dh, dw, db, scalars
 
-    init = _varying(vma, jnp.zeros((n, d), jnp.float32), jnp.zeros(w.shape, w.dtype),
-                    jnp.zeros((v,), b.dtype if static.has_bias else jnp.float32),
-                    jnp.zeros((2,), jnp.float32))
+    init = _varying(vma, jnp.zeros((n, d), acc), jnp.zeros(w.shape, w.dtype),
+                    jnp.zeros((v,), b.dtype if static.has_bias else acc),
+                    jnp.zeros((2,), acc))
     dh, dw, db, scalars = _loop(_cdiv(v, bv), vocab_block, init, (h, w))
     d_eps, d_cap = scalars[0], scalars[1]
     d_z = jnp.sum(g * lse**2)
@@ -468,15 +477,16 @@ def linear_cross_entropy(
         vocab_block=max(1, min(vocab_block_size or VOCAB_BLOCK, local_vocab)),
         vocab_size=vocab_size, axis_name=axis_name, has_bias=bias is not None,
         has_cap=logit_softcap is not None)
-    eps = jnp.asarray(label_smoothing, jnp.float32)
-    z = jnp.asarray(z_loss, jnp.float32)
-    cap = None if logit_softcap is None else jnp.asarray(logit_softcap, jnp.float32)
+    acc = _accumulator(h, w)
+    eps = jnp.asarray(label_smoothing, acc)
+    z = jnp.asarray(z_loss, acc)
+    cap = None if logit_softcap is None else jnp.asarray(logit_softcap, acc)
     b = None if bias is None else jnp.asarray(bias)
     if implementation == "auto":
         big = n * local_vocab * 4 > AUTO_BLOCKED_BYTES
         implementation = "blocked" if big or axis_name is not None else "reference"
     if n == 0 or local_vocab == 0:
-        loss = jnp.zeros((n,), jnp.float32)
+        loss = jnp.zeros((n,), acc)
         stats = LinearCrossEntropyStats(loss, loss, loss > 0)
     elif implementation == "blocked":
         loss, stats = _blocked(h, w, b, label, keep, eps, z, cap, static)

@@ -7,8 +7,9 @@ same value as the loss's default call, and the numeric hyperparameters whose cha
 recompile.
 
 Sample conventions, relied on by the generic tests: every positional array has a leading batch
-axis, and so does the unreduced (``reduction="none"``) loss; keyword arrays are unbatched unless
-listed in `Sample.batched`.
+axis (unless listed in `Sample.shared`, like the weight matrix of `linear_cross_entropy`), and so
+does the unreduced (``reduction="none"``) loss; keyword arrays are unbatched unless listed in
+`Sample.batched`.
 
 Entries live with their family (``_pytorch``, ``_beyond``, ``_contrastive``, ``_rl``); this module
 concatenates them and is the only place that does.

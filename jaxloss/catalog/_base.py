@@ -21,6 +21,7 @@ class Sample:
     args: tuple
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     batched: frozenset[str] = frozenset()  # keyword arrays that share the batch axis
+    shared: frozenset[int] = frozenset()  # positional arrays without it (a weight matrix)
 
 
 Maker = Callable[[jax.Array, int, Any], Sample]
@@ -47,6 +48,7 @@ class Entry:
     hyperparameters: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
     smooth: bool = True  # twice differentiable almost everywhere (hessian tests)
     loss_of: Callable[[Any], jax.Array] | None = None  # picks the loss from fn's result
+    reverse_only: frozenset[str] = frozenset()  # variants on a custom VJP: no forward-mode AD
 
     @property
     def variants(self) -> tuple[str, ...]:

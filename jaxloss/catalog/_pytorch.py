@@ -175,6 +175,22 @@ def _ctc(key, n, dtype, time=12, width=4):
     return Sample((log_probs, targets, input_lengths, target_lengths))
 
 
+def _hidden_weight_labels(key, n, dtype, options=False, blocked=False, vocab=7):
+    """Hidden states (n, FEATURES), a shared (vocab, FEATURES) output weight, labels (n,)."""
+    k1, k2, k3, k4, k5 = _keys(key, 5)
+    hidden = _normal(k1, (n, FEATURES), dtype)
+    weight = _normal(k2, (vocab, FEATURES), dtype)
+    labels = _labels(k3, (n,), vocab)
+    kwargs = {}
+    if options:
+        labels = _with_ignored(k4, labels)
+        kwargs = {"bias": _normal(k5, (vocab,), dtype), "label_smoothing": 0.1,
+                  "z_loss": 1e-2, "logit_softcap": 3.0}
+    if blocked:  # blocks that do not divide the token or vocabulary count
+        kwargs |= {"implementation": "blocked", "block_size": 4, "vocab_block_size": 3}
+    return Sample((hidden, weight, labels), kwargs, shared=frozenset({1}))
+
+
 # Baselines: the same value as the loss's default call, written independently (optax where it
 # has the loss, plain jax.numpy otherwise). Benchmarks time them; tests check the agreement.
 
@@ -322,6 +338,17 @@ def _entries() -> tuple[Entry, ...]:
               _triplet_baseline, "optax.triplet_margin_loss",
               "triplet_margin_with_distance_loss", grad_argnums=(0, 1, 2),
               hyperparameters=m({"margin": (1.0, 0.5)}), smooth=False),
+        Entry("linear_cross_entropy", "classification", jl.linear_cross_entropy,
+              m({"labels": _hidden_weight_labels,
+                 "options": lambda k, n, d: _hidden_weight_labels(k, n, d, options=True),
+                 "blocked_options": lambda k, n, d: _hidden_weight_labels(
+                     k, n, d, options=True, blocked=True)}),
+              lambda h, w, y: optax.softmax_cross_entropy_with_integer_labels(
+                  h @ w.T, y).mean(), "optax.softmax_cross_entropy_with_integer_labels",
+              "linear_cross_entropy", grad_argnums=(0, 1), integer_argnums=(2,),
+              hyperparameters=m({"label_smoothing": (0.0, 0.1), "z_loss": (0.0, 1e-2),
+                                 "logit_softcap": (3.0, 5.0), "ignore_index": (-100, 0)}),
+              reverse_only=frozenset({"blocked_options"})),
         Entry("ctc_loss", "sequence", jl.ctc_loss, m({"padded": _ctc}), _ctc_baseline,
               "optax.ctc_loss", "ctc_loss", integer_argnums=(1, 2, 3)),
     )

@@ -350,12 +350,38 @@ def ctc():
            torch_call=lambda a, k: F.ctc_loss(a[0], a[1], a[2], a[3], **k))
 
 
+def torch_linear_cross_entropy(args, kwargs):
+    """torch's linear_cross_entropy takes (N, D) rows (a 3-d input would put time at the class
+    dim) and calls the bias `linear_bias`: flatten, call, restore the per-token shape."""
+    hidden, weight, target = args
+    kwargs = dict(kwargs)
+    bias = kwargs.pop("bias", None)
+    out = F.linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]), weight,
+                                 target.reshape(-1), linear_bias=bias, **kwargs)
+    return out.reshape(target.shape) if kwargs["reduction"] == "none" else out
+
+
+def linear():
+    for shape in [(9,), (2, 5)]:
+        tag = "x".join(map(str, shape))
+        h, w, b = normal(*shape, 6), normal(11, 6, scale=0.5), normal(11)
+        y = labels(*shape, classes=11)
+        ignored = np.where(rng.random(shape) < 0.3, -100, y)
+        ignored.flat[0] = 4
+        record(f"linear_cross_entropy/{tag}", "linear_cross_entropy", [h, w, y],
+               grads=["arg0", "arg1"], torch_call=torch_linear_cross_entropy)
+        record(f"linear_cross_entropy/{tag}/bias_ignore_eps", "linear_cross_entropy",
+               [h, w, ignored], kwargs={"label_smoothing": 0.2}, array_kwargs={"bias": b},
+               grads=["arg0", "arg1", "bias"], torch_call=torch_linear_cross_entropy)
+
+
 def main():
     torch.manual_seed(0)
     regression()
     classification()
     margin()
     ctc()
+    linear()
     manifest = {
         "made_by": "tests/golden/make_torch_golden.py",
         "date": datetime.date.today().isoformat(),
