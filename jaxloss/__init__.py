@@ -11,6 +11,9 @@ from ._classification import binary_cross_entropy_with_logits as binary_cross_en
 from ._classification import cross_entropy as cross_entropy
 from ._classification import kl_div as kl_div
 from ._classification import nll_loss as nll_loss
+from ._contrastive import clip_loss as clip_loss
+from ._contrastive import info_nce_loss as info_nce_loss
+from ._contrastive import siglip_loss as siglip_loss
 from ._margin import cosine_embedding_loss as cosine_embedding_loss
 from ._margin import hinge_embedding_loss as hinge_embedding_loss
 from ._margin import margin_ranking_loss as margin_ranking_loss
@@ -20,6 +23,11 @@ from ._margin import multilabel_soft_margin_loss as multilabel_soft_margin_loss
 from ._margin import soft_margin_loss as soft_margin_loss
 from ._margin import triplet_margin_loss as triplet_margin_loss
 from ._margin import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
+from ._preference import dpo_loss as dpo_loss
+from ._preference import simpo_loss as simpo_loss
+from ._ranking import pairwise_hinge_loss as pairwise_hinge_loss
+from ._ranking import pairwise_logistic_loss as pairwise_logistic_loss
+from ._ranking import ranking_softmax_loss as ranking_softmax_loss
 from ._regression import gaussian_nll_loss as gaussian_nll_loss
 from ._regression import huber_loss as huber_loss
 from ._regression import l1_loss as l1_loss
@@ -46,12 +54,15 @@ __all__ = [
     "Term",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "clip_loss",
     "cosine_embedding_loss",
     "cross_entropy",
     "ctc_loss",
+    "dpo_loss",
     "gaussian_nll_loss",
     "hinge_embedding_loss",
     "huber_loss",
+    "info_nce_loss",
     "kl_div",
     "l1_loss",
     "linear_cross_entropy",
@@ -62,8 +73,13 @@ __all__ = [
     "multilabel_margin_loss",
     "multilabel_soft_margin_loss",
     "nll_loss",
+    "pairwise_hinge_loss",
+    "pairwise_logistic_loss",
     "per_example_gradients",
     "poisson_nll_loss",
+    "ranking_softmax_loss",
+    "siglip_loss",
+    "simpo_loss",
     "smooth_l1_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
