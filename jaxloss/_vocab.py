@@ -427,7 +427,7 @@ def linear_cross_entropy(
       >>> hidden = jnp.array([[1.0, 0.0], [0.0, 2.0]])
       >>> embedding = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # V = 3, D = 2
       >>> float(jaxloss.linear_cross_entropy(hidden, embedding, jnp.array([0, 1])))
-      0.3921
+      0.3955
 
     Equivalents: ``torch.nn.functional.linear_cross_entropy`` (PyTorch 2.13); Cut Cross-Entropy
     (Wijmans et al., ICLR 2025); Liger Kernel's fused linear cross-entropy.
