@@ -26,6 +26,15 @@ def reduction(fn: str, value: object) -> None:
         )
 
 
+def concrete_option(fn: str, name: str, value, ok, requirement: str) -> None:
+    """A numeric option given as a Python or NumPy number (or NumPy array) must satisfy `ok`;
+    anything else (None, a JAX array, a tracer) is not known here and is left alone."""
+    if not isinstance(value, int | float | np.ndarray | np.generic):
+        return
+    if not np.all(ok(np.asarray(value, dtype=np.float64))):
+        raise ValueError(f"{fn}: `{name}` must be {requirement}, got {value!r}")
+
+
 def _is_float(dtype) -> bool:
     return jnp.issubdtype(dtype, jnp.floating)
 

@@ -138,6 +138,7 @@ def cross_entropy(
     weight=None,
     ignore_index=-100,
     label_smoothing=0.0,
+    z_loss=0.0,
 ):
     r"""Softmax cross-entropy with class indices or class probabilities as targets.
 
@@ -158,6 +159,12 @@ def cross_entropy(
     $\varepsilon = 0$ the smoothing term is not used, so a ``-inf`` logit on a non-target class
     gives a finite loss and gradient. A zero target probability on a ``-inf`` logit adds 0.
 
+    ``z_loss`` $= \lambda$ adds PaLM's auxiliary term $\lambda\, m_i
+    (\operatorname{logsumexp}_c x_{ic})^2$ to each $\ell_i$, which keeps the softmax normaliser
+    near 1. It is weighted like the rest of the example: $m_i = w_{y_i}$ for integer targets
+    (so ``"mean"`` stays a weighted mean over the same denominator $\sum w_{y_i}$), $m_i = 1$
+    for probability targets; ignored and masked entries add nothing to it.
+
     Args:
       input: unnormalised logits $x$, shape ``(..., C)``, class axis last.
       target: class indices of any integer dtype, shape ``(...)``; or class probabilities,
@@ -169,6 +176,8 @@ def cross_entropy(
       ignore_index: integer targets only: a label value that contributes nothing (traced). A
         label outside ``[0, C)`` otherwise gives NaN.
       label_smoothing: $\varepsilon \in [0, 1]$ (traced).
+      z_loss: the coefficient $\lambda \ge 0$ of the z-loss (traced; 0, the default, adds
+        nothing; PaLM used $10^{-4}$).
 
     Returns:
       A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
@@ -186,14 +195,17 @@ def cross_entropy(
     ``optax.softmax_cross_entropy_with_integer_labels`` and ``optax.softmax_cross_entropy``
     (unreduced, no weights or smoothing).
     Reference: Szegedy et al, Rethinking the Inception Architecture for Computer Vision
-    <https://arxiv.org/abs/1512.00567>, 2016 (label smoothing).
+    <https://arxiv.org/abs/1512.00567>, 2016 (label smoothing); Chowdhery et al, PaLM: Scaling
+    Language Modeling with Pathways <https://arxiv.org/abs/2204.02311>, 2022 (z-loss).
     """
     fn = "cross_entropy"
     eps = label_smoothing
     target = jnp.asarray(target)
     logit_shape = jnp.shape(input)
     if jnp.issubdtype(target.dtype, jnp.floating) and target.shape == logit_shape:
-        return _cross_entropy_probabilities(fn, input, target, weight, eps, reduction, where)
+        return _cross_entropy_probabilities(
+            fn, input, target, weight, eps, z_loss, reduction, where
+        )
     if target.shape == logit_shape and len(logit_shape):
         raise TypeError(
             f"{fn}: `target` has the shape of `input` {_checks.shape_str(logit_shape)}, so it "
@@ -216,10 +228,18 @@ def cross_entropy(
     (smooth,) = fill_dropped(x.keep, gaps / x.scores.shape[-1])
     # At eps = 0 the smoothing term is skipped, not multiplied by 0: it is inf for a -inf logit.
     loss = jnp.where(eps == 0, loss, (1 - eps) * loss + eps * smooth)
+    loss = loss + x.loss_of(_z_term(x.keep, lse, z_loss))
     return reduce(loss, reduction, mask=x.keep, weight=x.label_weight)
 
 
-def _cross_entropy_probabilities(fn, input, target, weight, eps, reduction, where):
+def _z_term(keep, lse, coefficient):
+    """``coefficient * lse**2``, 0 at dropped entries. Their `lse` may be NaN (gated logits),
+    so it is replaced before it meets the shared coefficient, whose gradient would collect it."""
+    (lse,) = fill_dropped(keep, lse)
+    return coefficient * jnp.square(lse)
+
+
+def _cross_entropy_probabilities(fn, input, target, weight, eps, z_loss, reduction, where):
     arrays = {"input": input, "target": target}
     if weight is not None:
         arrays["weight"] = weight
@@ -240,7 +260,8 @@ def _cross_entropy_probabilities(fn, input, target, weight, eps, reduction, wher
     terms = target * gaps
     if weight:
         terms = terms * jnp.broadcast_to(weight[0], terms.shape)
-    return reduce(jnp.sum(terms, axis=-1), reduction, mask=keep)
+    loss = jnp.sum(terms, axis=-1) + _z_term(keep, lse[..., 0], z_loss)
+    return reduce(loss, reduction, mask=keep)
 
 
 @jax.custom_jvp
@@ -389,4 +410,431 @@ def kl_div(input, target, *, reduction="mean", where=None, log_target=False):
 
     return elementwise(
         "kl_div", pointwise, {"input": input, "target": target}, reduction=reduction, where=where
+    )
+
+
+_GAMMA_OK = (lambda g: g >= 0, "non-negative")
+
+
+def _focal_parts(x, y):
+    """BCE with logits and ``log(1 - p_t) = log(y q + (1 - y) p)``, both exact in log space
+    (``p = sigmoid(x)``, ``q = 1 - p``), and the log-sigmoids they come from."""
+    log_p, log_q = jax.nn.log_sigmoid(x), jax.nn.log_sigmoid(-x)
+    bce = -(y * log_p + (1 - y) * log_q)
+    log_miss = jnp.logaddexp(jnp.log(y) + log_q, jnp.log1p(-y) + log_p)
+    return bce, log_miss, log_p, log_q
+
+
+@jax.custom_jvp
+def _sigmoid_focal(x, y, gamma):
+    bce, log_miss, _, _ = _focal_parts(x, y)
+    return bce * jnp.exp(gamma * log_miss)
+
+
+@_sigmoid_focal.defjvp
+def _sigmoid_focal_jvp(primals, tangents):
+    # The chain rule through (1 - p_t)^gamma multiplies gamma (1 - p_t)^(gamma - 1), infinite
+    # for gamma < 1 where p_t rounds to 1, by factors that vanish there. The products are
+    # formed in log space instead, so the derivatives are finite for every finite logit.
+    x, y, gamma = primals
+    dx, dy, dgamma = tangents
+    bce, log_miss, log_p, log_q = _focal_parts(x, y)
+    modulation = jnp.exp(gamma * log_miss)
+    log_scaled = jnp.log(bce) + (gamma - 1) * log_miss  # log(bce (1 - p_t)^(gamma - 1))
+    # d bce / dx = p - y, written without the cancellation of p - 1 for saturated logits.
+    d_bce = (1 - y) * jnp.exp(log_p) - y * jnp.exp(log_q)
+    d_x = d_bce * modulation + gamma * (1 - 2 * y) * jnp.exp(
+        log_scaled + log_p + log_q
+    )
+    d_y = (log_q - log_p) * modulation + gamma * (
+        jnp.exp(log_scaled + log_q) - jnp.exp(log_scaled + log_p)
+    )
+    d_gamma = bce * modulation * log_miss
+    return bce * modulation, d_x * dx + d_y * dy + d_gamma * dgamma
+
+
+@loss_function(
+    valid={
+        "alpha": (lambda a: a <= 1, "at most 1 (or negative, or None, to disable it)"),
+        "gamma": _GAMMA_OK,
+    }
+)
+def sigmoid_focal_loss(input, target, *, reduction="mean", where=None, alpha=0.25, gamma=2.0):
+    r"""Sigmoid focal loss: binary cross-entropy scaled down on well-classified entries.
+
+    With $p = \sigma(x)$ and $p_t = p\,y + (1 - p)(1 - y)$:
+
+    $$\ell_i = -\alpha_t\,(1 - p_t)^\gamma \bigl(y \log p + (1 - y) \log(1 - p)\bigr), \qquad
+      \alpha_t = \alpha y + (1 - \alpha)(1 - y)$$
+
+    $1 - p_t$ and its powers are computed in log space from the logits, so values and
+    gradients (with respect to `input`, `target`, `alpha` and `gamma`) are finite for every
+    finite logit, including saturated ones ($p_t = 1$ in floating point) with $\gamma < 1$,
+    where torchvision's gradient is NaN.
+
+    Args:
+      input: logits $x$, any shape.
+      target: targets $y \in [0, 1]$ (binary, or soft) with a floating dtype, the shape of
+        `input`; integer targets are cast. Values outside $[0, 1]$ give NaN.
+      reduction: ``"mean"`` (default; torchvision's default is ``"none"``), ``"sum"`` or
+        ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
+      alpha: the weight $\alpha \le 1$ of positives (traced); a negative value (torchvision's
+        -1) or None disables the weighting ($\alpha_t = 1$).
+      gamma: the focusing exponent $\gamma \ge 0$ (traced); 0 gives weighted BCE.
+
+    Python or NumPy values of `alpha` above 1 or negative `gamma` raise ``ValueError``.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0; torchvision gives NaN), or the per-element
+      losses for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x, y = jnp.array([3.0, -1.0]), jnp.array([1.0, 1.0])
+      >>> jaxloss.sigmoid_focal_loss(x, y, reduction="none").round(4).tolist()
+      [0.0, 0.1755]
+
+    Equivalents: ``torchvision.ops.sigmoid_focal_loss``; ``optax.sigmoid_focal_loss``
+    (unreduced, ``alpha=None`` by default).
+    Reference: Lin et al, Focal Loss for Dense Object Detection
+    <https://arxiv.org/abs/1708.02002>, 2017.
+    """
+    fn = "sigmoid_focal_loss"
+    if alpha is not None:
+        (alpha,) = _checks.floats(fn, alpha=alpha)
+    (gamma,) = _checks.floats(fn, gamma=gamma)
+
+    def pointwise(x, y):
+        loss = _sigmoid_focal(x, y, jnp.broadcast_to(gamma, x.shape))
+        if alpha is None:
+            return loss
+        balance = alpha * y + (1 - alpha) * (1 - y)
+        return jnp.where(alpha >= 0, balance * loss, loss)
+
+    return elementwise(
+        fn, pointwise, {"input": input, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
+    )
+
+
+def _log_rest(scores, label, lse):
+    """``log(1 - p_y)``: the log-probability of every class but the target, exact where
+    ``1 - p_y`` cancels. A row whose other classes all have no mass gets 0 with no gradient,
+    and `empty` marks it."""
+    others = jnp.where(jax.nn.one_hot(label, scores.shape[-1], dtype=bool), -jnp.inf, scores)
+    empty = jnp.all(jnp.isneginf(others), axis=-1)
+    others = jnp.where(empty[..., None], 0.0, others)
+    return jnp.where(empty, 0.0, jax.nn.logsumexp(others, axis=-1) - lse), empty
+
+
+@loss_function(valid={"gamma": _GAMMA_OK})
+def softmax_focal_loss(
+    input, target, *, reduction="mean", where=None, gamma=2.0, weight=None, ignore_index=-100
+):
+    r"""Multi-class focal loss: softmax cross-entropy scaled down on well-classified entries.
+
+    With $p_{iy_i}$ the softmax probability of the target class and class weights $w$:
+
+    $$\ell_i = -w_{y_i}\,(1 - p_{iy_i})^\gamma \log p_{iy_i}, \qquad
+      \text{mean} = \frac{\sum_{i \text{ kept}} \ell_i}{\sum_{i \text{ kept}} w_{y_i}}$$
+
+    the weighted mean of `cross_entropy`, which it equals at $\gamma = 0$ (the class weights
+    play the role of the paper's $\alpha_t$). $\log(1 - p_{iy_i})$ is a log-sum-exp over the
+    other classes, so values and gradients are finite for every finite logit, saturated
+    softmaxes with $\gamma < 1$ included.
+
+    Args:
+      input: logits, shape ``(..., C)``, class axis last.
+      target: class indices $y$ of any integer dtype, shape ``(...)``. A label outside
+        ``[0, C)`` that is not `ignore_index` gives NaN.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True entries count.
+      gamma: the focusing exponent $\gamma \ge 0$ (traced); a negative Python or NumPy value
+        raises ``ValueError``.
+      weight: optional class weights $w$, shape ``(C,)`` (traced; constants, as in
+        `cross_entropy`).
+      ignore_index: a label value that contributes nothing, not even to the denominator.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0), or the per-entry losses ``(...)`` for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.log(jnp.array([[0.5, 0.25, 0.25]]))
+      >>> float(jaxloss.softmax_focal_loss(logits, jnp.array([0])))  # 0.5^2 * log 2
+      0.1733
+
+    Reference: Lin et al, Focal Loss for Dense Object Detection
+    <https://arxiv.org/abs/1708.02002>, 2017 (eq. 5, with the softmax as in its appendix).
+    """
+    x = class_indexed(
+        "softmax_focal_loss", input, target, weight=weight, ignore_index=ignore_index,
+        where=where,
+    )
+    lse = jax.nn.logsumexp(x.scores, axis=-1)
+    log_rest, certain = _log_rest(x.scores, x.label, lse)
+    # Gated rows may hold NaN; replaced before they meet the shared gamma (see gate_dropped).
+    nll, log_rest = fill_dropped(x.keep, lse - x.picked(), log_rest)
+    modulation = jnp.where(certain, jnp.where(gamma == 0, 1.0, 0.0), jnp.exp(gamma * log_rest))
+    return reduce(x.loss_of(modulation * nll), reduction, mask=x.keep, weight=x.label_weight)
+
+
+@loss_function()
+def poly1_cross_entropy(input, target, *, reduction="mean", where=None, epsilon=2.0):
+    r"""Poly-1 cross-entropy: cross-entropy plus $\epsilon$ times the leading term
+    $1 - p_t$ of its Taylor expansion.
+
+    With $p_{ic}$ the softmax of the logits and target probabilities $t_{ic}$ (one-hot for
+    integer labels):
+
+    $$\ell_i = -\sum_c t_{ic} \log p_{ic} + \epsilon \sum_c t_{ic}\,(1 - p_{ic})$$
+
+    i.e. $-\log p_{iy_i} + \epsilon (1 - p_{iy_i})$ for integer labels. ``"mean"`` is the
+    plain mean over kept entries.
+
+    Args:
+      input: logits, shape ``(..., C)``, class axis last.
+      target: class indices of any integer dtype, shape ``(...)``; or class probabilities,
+        floating, shape ``(..., C)``. An integer label outside ``[0, C)`` gives NaN.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True entries count.
+      epsilon: the coefficient $\epsilon$ of the polynomial term (traced); the paper suggests
+        2 for ImageNet classification and -1 for detection.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0), or the per-entry losses ``(...)`` for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.log(jnp.array([[0.5, 0.5]]))
+      >>> float(jaxloss.poly1_cross_entropy(logits, jnp.array([0])))  # log 2 + 2 * 0.5
+      1.6931
+
+    Equivalents: ``optax.poly_loss_cross_entropy`` (unreduced, probability labels).
+    Reference: Leng et al, PolyLoss: A Polynomial Expansion Perspective of Classification Loss
+    Functions <https://arxiv.org/abs/2204.12511>, 2022.
+    """
+    fn = "poly1_cross_entropy"
+    target = jnp.asarray(target)
+    logit_shape = jnp.shape(input)
+    if jnp.issubdtype(target.dtype, jnp.floating) and target.shape == logit_shape:
+        logits, target = _checks.floats(fn, input=input, target=target)
+        _checks.min_rank(fn, "input", logits, 1, "the class axis is last")
+        keep = keep_mask(fn, where, logits.shape[:-1])
+        (target,) = fill_dropped(keep, target)
+        (logits,) = gate_dropped(keep, logits)
+        gaps = jax.nn.logsumexp(logits, axis=-1, keepdims=True) - logits  # -log p
+        # A class without target mass adds 0 even where its logit is -inf (0 * inf).
+        (gaps,) = fill_dropped(keep, jnp.where((target == 0) & jnp.isneginf(logits), 0.0, gaps))
+        xent = jnp.sum(target * gaps, axis=-1)
+        miss = jnp.sum(target * -jnp.expm1(-gaps), axis=-1)  # sum_c t_c (1 - p_c)
+        return reduce(xent + epsilon * miss, reduction, mask=keep)
+    hint = f"; probability targets must have `input`'s shape {_checks.shape_str(logit_shape)}"
+    x = class_indexed(fn, input, target, weight=None, ignore_index=None, where=where, hint=hint)
+    (nll,) = fill_dropped(x.keep, jax.nn.logsumexp(x.scores, axis=-1) - x.picked())
+    return reduce(x.loss_of(nll - epsilon * jnp.expm1(-nll)), reduction, mask=x.keep)
+
+
+def _entropy_term(log_a, log_mix, void):
+    """``a (log a - log m)`` from logs, 0 where ``a = 0`` (also on `void` classes)."""
+    absent = void | jnp.isneginf(log_a)
+    return jnp.where(absent, 0.0, jnp.exp(log_a) * jnp.where(absent, 0.0, log_a - log_mix))
+
+
+@loss_function()
+def js_divergence(input, target, *, reduction="mean", where=None):
+    r"""Jensen-Shannon divergence between two distributions given as log-probabilities.
+
+    With $P = e^{\text{input}}$, $Q = e^{\text{target}}$ along the last axis and
+    $M = \tfrac12 (P + Q)$:
+
+    $$\ell_i = \tfrac12 \mathrm{KL}(P_i \,\|\, M_i) + \tfrac12 \mathrm{KL}(Q_i \,\|\, M_i)
+      = \tfrac12 \sum_c \Bigl(P_{ic} \log\frac{P_{ic}}{M_{ic}}
+        + Q_{ic} \log\frac{Q_{ic}}{M_{ic}}\Bigr)$$
+
+    in nats, symmetric, between 0 and $\log 2$. **Both arguments are log-probabilities**
+    (e.g. ``jax.nn.log_softmax(logits)``), like `kl_div`'s `input`: the gradient with respect
+    to a log-probability is finite even where the probability is 0, where the gradient with
+    respect to the probability itself is infinite. ``-inf`` (a class with no mass) is
+    allowed in either argument.
+
+    Args:
+      input: log-probabilities $\log P$, shape ``(..., C)``, distribution axis last.
+      target: log-probabilities $\log Q$, the shape of `input`.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True rows count.
+
+    Returns:
+      A scalar (a mean over no kept rows is 0), or the per-row divergences ``(...)`` for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> p, q = jnp.log(jnp.array([1.0, 0.0])), jnp.log(jnp.array([0.0, 1.0]))
+      >>> float(jaxloss.js_divergence(p, q))  # disjoint supports: log 2
+      0.6931
+
+    Reference: Lin, Divergence Measures Based on the Shannon Entropy
+    <https://doi.org/10.1109/18.61115>, 1991.
+    """
+    fn = "js_divergence"
+    log_p, log_q = _checks.floats(fn, input=input, target=target)
+    _checks.min_rank(fn, "input", log_p, 1, "the distribution axis is last")
+    _checks.same_shape(fn, input=log_p, target=log_q)
+    keep = keep_mask(fn, where, log_p.shape[:-1])
+    log_p, log_q = fill_dropped(keep, log_p, log_q)
+    void = jnp.isneginf(log_p) & jnp.isneginf(log_q)  # no mass on either side: adds nothing
+    log_p, log_q = jnp.where(void, 0.0, log_p), jnp.where(void, 0.0, log_q)
+    log_mix = jnp.logaddexp(log_p, log_q) - jnp.log(2.0).astype(log_p.dtype)
+    terms = _entropy_term(log_p, log_mix, void) + _entropy_term(log_q, log_mix, void)
+    return reduce(0.5 * jnp.sum(terms, axis=-1), reduction, mask=keep)
+
+
+@loss_function()
+def hinge_loss(input, target, *, reduction="mean", where=None):
+    r"""Binary hinge loss with labels $\pm 1$.
+
+    $$\ell_i = \max(0,\, 1 - y_i x_i)$$
+
+    At the hinge ($y_i x_i = 1$) the gradient is 0.
+
+    Args:
+      input: scores $x$, any shape.
+      target: labels $y \in \{-1, 1\}$, the shape of `input`; integer labels are cast.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0), or the per-element losses for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x, y = jnp.array([0.25, 2.0, 0.5]), jnp.array([1, 1, -1])
+      >>> jaxloss.hinge_loss(x, y, reduction="none")
+      Array([0.75, 0.  , 1.5 ], dtype=float32)
+
+    Equivalents: ``optax.hinge_loss`` (unreduced).
+    """
+    return elementwise(
+        "hinge_loss", lambda x, y: jax.nn.relu(1 - y * x), {"input": input, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
+    )
+
+
+@loss_function()
+def squared_hinge_loss(input, target, *, reduction="mean", where=None):
+    r"""Squared binary hinge loss with labels $\pm 1$ (the L2-SVM loss): differentiable.
+
+    $$\ell_i = \max(0,\, 1 - y_i x_i)^2$$
+
+    Args:
+      input: scores $x$, any shape.
+      target: labels $y \in \{-1, 1\}$, the shape of `input`; integer labels are cast.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0), or the per-element losses for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x, y = jnp.array([0.25, 2.0, 0.5]), jnp.array([1, 1, -1])
+      >>> jaxloss.squared_hinge_loss(x, y, reduction="none")
+      Array([0.5625, 0.    , 2.25  ], dtype=float32)
+    """
+    return elementwise(
+        "squared_hinge_loss", lambda x, y: jnp.square(jax.nn.relu(1 - y * x)),
+        {"input": input, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
+    )
+
+
+@loss_function()
+def multiclass_hinge_loss(input, target, *, reduction="mean", where=None):
+    r"""Crammer-Singer multi-class hinge loss: the target should outscore every other class by
+    a margin of 1.
+
+    $$\ell_i = \max_c \bigl(x_{ic} + [c \ne y_i]\bigr) - x_{iy_i}$$
+
+    Where several classes tie for the maximum the gradient is shared equally among them (as
+    ``optax.multiclass_hinge_loss``).
+
+    Args:
+      input: scores, shape ``(..., C)``, class axis last.
+      target: class indices $y$ of any integer dtype, shape ``(...)``. A label outside
+        ``[0, C)`` gives NaN.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
+      where: optional boolean mask broadcastable to ``(...)``; only True entries count.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0), or the per-entry losses ``(...)`` for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([[2.0, 1.5, 0.0]])
+      >>> float(jaxloss.multiclass_hinge_loss(x, jnp.array([0])))  # 1.5 + 1 - 2
+      0.5
+
+    Equivalents: ``optax.multiclass_hinge_loss`` (unreduced); ``multi_margin_loss`` sums the
+    hinges instead of taking their maximum.
+    Reference: Crammer & Singer, On the Algorithmic Implementation of Multiclass Kernel-based
+    Vector Machines <https://jmlr.org/papers/v2/crammer01a.html>, 2001.
+    """
+    x = class_indexed(
+        "multiclass_hinge_loss", input, target, weight=None, ignore_index=None, where=where
+    )
+    target_class = jax.nn.one_hot(x.label, x.scores.shape[-1], dtype=bool)
+    best = jnp.max(jnp.where(target_class, x.scores, x.scores + 1), axis=-1)
+    return reduce(x.loss_of(best - x.picked()), reduction, mask=x.keep)
+
+
+def _sparse_plus(z):
+    """0 below -1, ``(z + 1)^2 / 4`` between, `z` above: the smooth (C^1) sparse softplus."""
+    return jnp.where(z <= -1, 0.0, jnp.where(z >= 1, z, 0.25 * jnp.square(z + 1)))
+
+
+@loss_function()
+def sparsemax_loss(input, target, *, reduction="mean", where=None):
+    r"""Binary sparsemax loss: the Fenchel-Young loss of the sparse sigmoid.
+
+    With $s = x$ for a negative label and $s = -x$ for a positive one:
+
+    $$\ell_i = \begin{cases} 0 & s \le -1 \\ \tfrac14 (s + 1)^2 & -1 < s < 1 \\
+      s & s \ge 1 \end{cases}$$
+
+    It is 0 exactly when ``jax.nn.sparse_sigmoid(x)`` equals the label, and is the two-class
+    case of Martins & Astudillo's sparsemax loss with scores $(x, 0)$.
+
+    Args:
+      input: logits $x$, any shape.
+      target: labels 0 or 1, integer or floating, the shape of `input` (any nonzero value
+        counts as 1, as in optax).
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0), or the per-element losses for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x, y = jnp.array([0.0, 2.0, 2.0]), jnp.array([1, 1, 0])
+      >>> jaxloss.sparsemax_loss(x, y, reduction="none")
+      Array([0.25, 0.  , 2.  ], dtype=float32)
+
+    Equivalents: ``optax.sparsemax_loss`` (unreduced).
+    Reference: Martins & Astudillo, From Softmax to Sparsemax
+    <https://arxiv.org/abs/1602.02068>, 2016; Blondel et al, Learning with Fenchel-Young
+    Losses <https://jmlr.org/papers/v21/19-021.html>, 2020 (Sec. 4.4).
+    """
+    return elementwise(
+        "sparsemax_loss", lambda x, y: _sparse_plus(jnp.where(y != 0, -x, x)),
+        {"input": input, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
     )

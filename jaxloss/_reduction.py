@@ -22,7 +22,7 @@ go through `gate_dropped`, which lets the values pass and stops gradients at dro
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -30,10 +30,18 @@ import jax.numpy as jnp
 from . import _checks
 
 
-def loss_function(*, static: Sequence[str] = ()) -> Callable[[Callable], Callable]:
+def loss_function(
+    *, static: Sequence[str] = (), valid: Mapping[str, tuple[Callable, str]] | None = None
+) -> Callable[[Callable], Callable]:
     """Compiles a loss with `jax.jit`; ``reduction`` and the structural options in `static` are
     static, every other argument (numeric hyperparameters included) is traced, so changing a
     margin or a class weight does not recompile. An invalid ``reduction`` is refused first.
+
+    `valid` maps numeric options to ``(predicate, requirement)``. Traced options have no value
+    at trace time, so these are checked on the caller's side, before the compiled call: an
+    option passed as a Python or NumPy number (or NumPy array) that fails its predicate raises
+    ``ValueError`` stating the requirement. JAX arrays and tracers are not inspected (that
+    would wait for the device), so the loss documents what an invalid one gives.
     """
 
     def decorate(fn: Callable) -> Callable:
@@ -42,7 +50,20 @@ def loss_function(*, static: Sequence[str] = ()) -> Callable[[Callable], Callabl
             _checks.reduction(fn.__name__, reduction)
             return fn(*args, reduction=reduction, **kwargs)
 
-        return jax.jit(checked, static_argnames=("reduction", *static))
+        compiled = jax.jit(checked, static_argnames=("reduction", *static))
+        if not valid:
+            return compiled
+
+        @functools.wraps(fn)
+        def validated(*args, **kwargs):
+            for name, (ok, requirement) in valid.items():
+                _checks.concrete_option(fn.__name__, name, kwargs.get(name), ok, requirement)
+            return compiled(*args, **kwargs)
+
+        # The compiled function's introspection (lowering, cache size) stays available.
+        for attr in ("lower", "trace", "eval_shape", "clear_cache", "_cache_size"):
+            setattr(validated, attr, getattr(compiled, attr))
+        return validated
 
     return decorate
 

@@ -284,3 +284,210 @@ def gaussian_nll_loss(input, target, var, *, reduction="mean", where=None, full=
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
     return reduce(loss, reduction, mask=keep)
+
+
+# Below this error, log cosh e is computed as log1p(2 sinh^2(e / 2)), exact for small errors
+# where logaddexp(e, -e) - log 2 cancels; above it, as |e| + log1p(e^{-2|e|}) - log 2, which
+# cannot overflow. Both are accurate in between.
+_LOG_COSH_SWITCH = 10.0
+
+
+def _log_cosh(error):
+    small = _ops.abs_(error) < _LOG_COSH_SWITCH
+    half = 0.5 * jnp.where(small, error, 0.0)  # sinh would overflow on the unused branch
+    near = jnp.log1p(2 * jnp.square(jnp.sinh(half)))
+    size = _ops.abs_(error)
+    far = size + jnp.log1p(jnp.exp(-2 * size)) - math.log(2)
+    return jnp.where(small, near, far)
+
+
+@loss_function()
+def log_cosh_loss(input, target, *, reduction="mean", where=None):
+    r"""Log-cosh loss: quadratic for small errors, linear for large ones, and smooth.
+
+    $$\ell_i = \log\cosh(x_i - y_i)$$
+
+    It is about $\tfrac12 e^2$ for small errors $e$ and $\lvert e\rvert - \log 2$ for large
+    ones, with derivative $\tanh e$: a twice-differentiable alternative to the Huber loss.
+    Computed without overflow for every finite error (``cosh`` itself overflows past 89 in
+    float32), and without the cancellation of ``logaddexp(e, -e) - log 2`` for small errors.
+
+    Args:
+      input: predictions $x$, any shape.
+      target: targets $y$, the shape of `input`; integer targets are cast.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0), or the per-element losses for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.log_cosh_loss(jnp.array([1.0, 1000.0]), jnp.zeros(2), reduction="none").tolist()
+      [0.4338, 999.3068]
+
+    Equivalents: ``optax.log_cosh`` (unreduced).
+    Reference: Chen et al, Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder
+    <https://openreview.net/pdf?id=rkglvsC9Ym>, 2019.
+    """
+    return elementwise(
+        "log_cosh_loss", lambda x, y: _log_cosh(x - y), {"input": input, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
+    )
+
+
+def _option_like(fn, name, value, shape):
+    """A numeric option that is a scalar or broadcastable to the input's `shape`, broadcast to
+    it explicitly (never by rank promotion)."""
+    (value,) = _checks.floats(fn, **{name: value})
+    _checks.broadcastable(fn, name, value, shape, "`input`'s shape")
+    return jnp.broadcast_to(value, shape)
+
+
+@loss_function(valid={"quantile": (lambda q: (q > 0) & (q < 1), "in (0, 1)")})
+def quantile_loss(input, target, *, reduction="mean", where=None, quantile=0.5):
+    r"""Quantile (pinball) loss: its minimiser is the `quantile` of the target distribution.
+
+    With the error $u_i = y_i - x_i$ and quantile $\tau$:
+
+    $$\ell_i = u_i\,(\tau - [u_i < 0]) = \max(\tau u_i,\; (\tau - 1) u_i)$$
+
+    Under-prediction costs $\tau$ per unit, over-prediction $1 - \tau$; $\tau = 0.5$ is half
+    the absolute error. At $u_i = 0$ the gradient is that of the $\tau u_i$ side.
+
+    Args:
+      input: predictions $x$, any shape.
+      target: targets $y$, the shape of `input`; integer targets are cast.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
+      quantile: $\tau \in (0, 1)$ (traced), a scalar or an array broadcastable to `input`'s
+        shape, e.g. one quantile per output column ``(Q,)`` for inputs ``(N, Q)``. A Python or
+        NumPy value outside $(0, 1)$ raises ``ValueError``; a JAX array is not checked.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0), or the per-element losses for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x, y = jnp.array([1.0, 1.0]), jnp.array([3.0, 0.0])
+      >>> jaxloss.quantile_loss(x, y, quantile=0.9, reduction="none").tolist()  # 0.9*2, 0.1*1
+      [1.8, 0.1]
+
+    Reference: Koenker & Bassett, Regression Quantiles <https://doi.org/10.2307/1913643>, 1978.
+    """
+    fn = "quantile_loss"
+    tau = _option_like(fn, "quantile", quantile, jnp.shape(input))
+
+    def pointwise(x, y):
+        error = y - x
+        return error * (tau - (error < 0))
+
+    return elementwise(
+        fn, pointwise, {"input": input, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
+    )
+
+
+def _exprel(u):
+    """``expm1(u) / u``, 1 at 0, accurate with its derivatives near 0: there it is the Taylor
+    series ``sum_k u^k / (k + 1)!`` (to float64 accuracy), as the quotient's derivative cancels
+    catastrophically for small `u`."""
+    near = jnp.abs(u) < 0.25
+    safe = jnp.where(near, 1.0, u)
+    v = jnp.where(near, u, 0.0)
+    series = 1.0
+    for k in range(13, 1, -1):  # Horner: 1 + v/2 (1 + v/3 (1 + ... (1 + v/13)))
+        series = 1 + v / k * series
+    return jnp.where(near, series, jnp.expm1(safe) / safe)
+
+
+def _log1p_scaled_square(r, b):
+    """``log1p(r^2 / b)`` for ``b > 0``, finite for every finite `r`: ``r^2`` overflows past
+    ``1.8e19`` in float32, so large ratios are taken in log space."""
+    size = _ops.abs_(r)
+    log_ratio = 2 * jnp.log(jnp.where(size > 0, size, 1.0)) - jnp.log(b)
+    large = jax.lax.stop_gradient(log_ratio) > 30.0
+    direct = jnp.log1p(jnp.square(jnp.where(large, 0.0, r) / jnp.sqrt(b)))
+    logspace = jnp.where(large, log_ratio, 0.0)
+    return jnp.where(large, logspace + jnp.log1p(jnp.exp(-logspace)), direct)
+
+
+def _barron(r, alpha):
+    """Barron's rho of the scaled residual ``r = x / c``."""
+    z = jnp.square(r)
+    special = (alpha == 2) | jnp.isinf(alpha)
+    a = jnp.where(special, 1.0, alpha)
+    b = jnp.abs(a - 2)
+    # |a-2|/a ((z/b + 1)^(a/2) - 1) = b (L/2) exprel(a L/2), L = log1p(z/b): no singularity at
+    # a = 0 (the Cauchy limit), and no cancellation near it.
+    half_log = 0.5 * _log1p_scaled_square(r, b)
+    general = b * half_log * _exprel(a * half_log)
+    # exp(z/2) of the +inf limit overflows for moderate z: only evaluated where it is used.
+    z_exp = jnp.where(alpha == jnp.inf, z, 0.0)
+    limits = jnp.where(
+        alpha == 2, 0.5 * z,
+        jnp.where(alpha < 0, -jnp.expm1(-0.5 * z), jnp.expm1(0.5 * z_exp)),
+    )
+    return jnp.where(special, limits, general)
+
+
+@loss_function(valid={"scale": (lambda c: c > 0, "positive")})
+def general_robust_loss(input, target, *, reduction="mean", where=None, alpha=1.0, scale=1.0):
+    r"""Barron's general robust loss: one shape parameter spans L2, Charbonnier, Cauchy,
+    Geman-McClure and Welsch.
+
+    With the residual $x_i = \text{input}_i - \text{target}_i$, shape $\alpha$ and scale $c$:
+
+    $$\rho(x, \alpha, c) = \frac{\lvert\alpha - 2\rvert}{\alpha}\left(\left(
+      \frac{(x/c)^2}{\lvert\alpha - 2\rvert} + 1\right)^{\alpha/2} - 1\right)$$
+
+    and its limits: $\tfrac12 (x/c)^2$ at $\alpha = 2$ (L2), $\log(\tfrac12 (x/c)^2 + 1)$ at
+    $\alpha = 0$ (Cauchy), $1 - e^{-\frac12 (x/c)^2}$ at $\alpha = -\infty$ (Welsch) and
+    $e^{\frac12 (x/c)^2} - 1$ at $\alpha = +\infty$. $\alpha = 1$ is the Charbonnier
+    (pseudo-Huber) loss $\sqrt{(x/c)^2 + 1} - 1$ and $\alpha = -2$ Geman-McClure.
+
+    The formula is evaluated as $\lvert\alpha-2\rvert\,\tfrac{L}{2}\,
+    \mathrm{exprel}(\tfrac{\alpha L}{2})$ with $L = \log(1 + (x/c)^2/\lvert\alpha-2\rvert)$
+    and $\mathrm{exprel}(u) = (e^u - 1)/u$, so values and gradients (with respect to the
+    residual, $\alpha$ and $c$) are finite and accurate at and near $\alpha = 0$, near
+    $\alpha = 2$ and for large negative $\alpha$; $\alpha = 2$ and $\pm\infty$ take their
+    limits exactly, with no gradient with respect to $\alpha$ there (at $\alpha = 2$ the true
+    one is unbounded). For $\alpha \le 0$ the value is finite for every finite residual; for
+    $\alpha > 0$ it grows like $\lvert x/c \rvert^\alpha$ and overflows only where that does.
+
+    Args:
+      input: predictions, any shape.
+      target: targets, the shape of `input`; integer targets are cast.
+      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
+      where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
+      alpha: the shape $\alpha \in [-\infty, \infty]$ (traced; differentiable, so it can be
+        learned), a scalar or broadcastable to `input`'s shape (one per output dimension).
+      scale: the scale $c > 0$ of the quadratic bowl near 0 (traced; differentiable), a
+        scalar or broadcastable to `input`'s shape. A Python or NumPy value that is not
+        positive raises ``ValueError``; a JAX array is not checked.
+
+    Returns:
+      A scalar (a mean over no kept entries is 0), or the per-element losses for
+      ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x, y = jnp.array([0.0, 3.0]), jnp.array([0.0, 0.0])
+      >>> jaxloss.general_robust_loss(x, y, alpha=1.0, reduction="none").round(4)  # sqrt(10)-1
+      Array([0.    , 2.1623], dtype=float32)
+      >>> float(jaxloss.general_robust_loss(x, y, alpha=0.0, reduction="sum"))  # log(5.5)
+      1.7047
+
+    Reference: Barron, A General and Adaptive Robust Loss Function
+    <https://arxiv.org/abs/1701.03077>, CVPR 2019 (eq. 1 and its limits).
+    """
+    fn = "general_robust_loss"
+    shape = jnp.shape(input)
+    alpha = _option_like(fn, "alpha", alpha, shape)
+    scale = _option_like(fn, "scale", scale, shape)
+    return elementwise(
+        fn, lambda x, y: _barron((x - y) / scale, alpha), {"input": input, "target": target},
+        reduction=reduction, where=where, numeric=("target",),
+    )

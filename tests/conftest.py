@@ -6,8 +6,9 @@ import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-# The fixture generator imports torch, an optional extra; --doctest-modules must not import it.
-collect_ignore = ["golden/make_torch_golden.py"]
+# The fixture generators import torch and rlax, optional extras; --doctest-modules must not
+# import them.
+collect_ignore = ["golden/make_torch_golden.py", "golden/make_rlax_golden.py"]
 
 
 @pytest.fixture

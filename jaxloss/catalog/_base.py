@@ -49,6 +49,9 @@ class Entry:
     smooth: bool = True  # twice differentiable almost everywhere (hessian tests)
     loss_of: Callable[[Any], jax.Array] | None = None  # picks the loss from fn's result
     reverse_only: frozenset[str] = frozenset()  # variants on a custom VJP: no forward-mode AD
+    # False where the gradient is by design not the value's derivative (a factor held constant,
+    # as complete IoU's trade-off): finite differences cannot check it, its own tests do.
+    exact_gradient: bool = True
 
     @property
     def variants(self) -> tuple[str, ...]:
