@@ -35,6 +35,13 @@ def concrete_option(fn: str, name: str, value, ok, requirement: str) -> None:
         raise ValueError(f"{fn}: `{name}` must be {requirement}, got {value!r}")
 
 
+def unused(value) -> bool:
+    """An option left at a Python-number 0 (its default, not passed to the compiled function):
+    the term it scales can be left out of the program. A passed value is traced, never unused,
+    so passing 0 explicitly still computes (and differentiates) the term."""
+    return isinstance(value, int | float) and value == 0
+
+
 def _is_float(dtype) -> bool:
     return jnp.issubdtype(dtype, jnp.floating)
 

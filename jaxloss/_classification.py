@@ -16,7 +16,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _checks
+from . import _checks, _ops
 from ._reduction import (
     elementwise,
     fill_dropped,
@@ -217,6 +217,15 @@ def cross_entropy(
     )
     lse = jax.nn.logsumexp(x.scores, axis=-1)
     loss = x.loss_of(lse - x.picked())
+    if not _checks.unused(eps):
+        loss = _smoothed(x, lse, loss, eps)
+    if not _checks.unused(z_loss):
+        loss = loss + x.loss_of(_z_term(x.keep, lse, z_loss))
+    return reduce(loss, reduction, mask=x.keep, weight=x.label_weight)
+
+
+def _smoothed(x, lse, loss, eps):
+    """Label smoothing: ``(1 - eps) * loss + eps * mean_c(-log p_c)`` (class-weighted)."""
     if x.weight is None:
         gaps = jnp.sum(lse[..., None] - x.scores, axis=-1)  # sum of -log p, fused
     else:
@@ -227,9 +236,7 @@ def cross_entropy(
         gaps = jnp.sum(x.weight) * (lse - top) - (x.scores - top[..., None]) @ x.weight
     (smooth,) = fill_dropped(x.keep, gaps / x.scores.shape[-1])
     # At eps = 0 the smoothing term is skipped, not multiplied by 0: it is inf for a -inf logit.
-    loss = jnp.where(eps == 0, loss, (1 - eps) * loss + eps * smooth)
-    loss = loss + x.loss_of(_z_term(x.keep, lse, z_loss))
-    return reduce(loss, reduction, mask=x.keep, weight=x.label_weight)
+    return jnp.where(eps == 0, loss, (1 - eps) * loss + eps * smooth)
 
 
 def _z_term(keep, lse, coefficient):
@@ -251,7 +258,8 @@ def _cross_entropy_probabilities(fn, input, target, weight, eps, z_loss, reducti
     keep = keep_mask(fn, where, logits.shape[:-1])
     (target,) = fill_dropped(keep, target)
     (logits,) = gate_dropped(keep, logits)  # read by three reductions: gated, not copied
-    target = (1 - eps) * target + eps / num_classes
+    if not _checks.unused(eps):
+        target = (1 - eps) * target + eps / num_classes
     lse = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
     # -log p_c, except 0 where the class has no mass and its logit is -inf (0 * inf).
     (gaps,) = fill_dropped(
@@ -260,7 +268,9 @@ def _cross_entropy_probabilities(fn, input, target, weight, eps, z_loss, reducti
     terms = target * gaps
     if weight:
         terms = terms * jnp.broadcast_to(weight[0], terms.shape)
-    loss = jnp.sum(terms, axis=-1) + _z_term(keep, lse[..., 0], z_loss)
+    loss = jnp.sum(terms, axis=-1)
+    if not _checks.unused(z_loss):
+        loss = loss + _z_term(keep, lse[..., 0], z_loss)
     return reduce(loss, reduction, mask=keep)
 
 
@@ -358,7 +368,8 @@ def binary_cross_entropy_with_logits(
         positive = jnp.broadcast_to(positive, jnp.shape(input))
 
     def pointwise(x, y):
-        return -(positive * y * jax.nn.log_sigmoid(x) + (1 - y) * jax.nn.log_sigmoid(-x))
+        log_p, log_q = _ops.log_sigmoids(x)
+        return -(positive * y * log_p + (1 - y) * log_q)
 
     return elementwise(
         fn, pointwise, {"input": input, "target": target},
@@ -419,7 +430,7 @@ _GAMMA_OK = (lambda g: g >= 0, "non-negative")
 def _focal_parts(x, y):
     """BCE with logits and ``log(1 - p_t) = log(y q + (1 - y) p)``, both exact in log space
     (``p = sigmoid(x)``, ``q = 1 - p``), and the log-sigmoids they come from."""
-    log_p, log_q = jax.nn.log_sigmoid(x), jax.nn.log_sigmoid(-x)
+    log_p, log_q = _ops.log_sigmoids(x)
     bce = -(y * log_p + (1 - y) * log_q)
     log_miss = jnp.logaddexp(jnp.log(y) + log_q, jnp.log1p(-y) + log_p)
     return bce, log_miss, log_p, log_q

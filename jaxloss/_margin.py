@@ -143,7 +143,8 @@ def multilabel_soft_margin_loss(input, target, *, reduction="mean", where=None, 
         _checks.broadcastable(fn, "weight", weight[0], logits.shape, "`input`'s shape")
     keep = keep_mask(fn, where, logits.shape[:-1])
     logits, target = fill_dropped(keep, logits, target)
-    terms = -(target * jax.nn.log_sigmoid(logits) + (1 - target) * jax.nn.log_sigmoid(-logits))
+    log_p, log_q = _ops.log_sigmoids(logits)
+    terms = -(target * log_p + (1 - target) * log_q)
     if weight:
         (weight,) = fill_dropped(keep, jnp.broadcast_to(weight[0], logits.shape))
         terms = terms * weight

@@ -29,3 +29,32 @@ def clamp_min(x, low):
     would turn a NaN loss (an out-of-range label, a NaN distance) into a silent ``low``.
     """
     return jnp.where(x >= low, x, jnp.where(x < low, low, jax.lax.stop_gradient(x)))
+
+
+@jax.custom_jvp
+def log_sigmoids(x):
+    """``(log sigmoid(x), log sigmoid(-x))`` from one ``exp`` and one ``log1p``.
+
+    Binary cross-entropies need both logs; written as two ``jax.nn.log_sigmoid`` calls they
+    cost two of each per element and their gradients two more exponentials, as XLA does not
+    see that ``|x|`` and ``|-x|`` agree. Elementwise losses on the CPU are bound by these
+    transcendentals, not by memory, so sharing them is most of the loss's time.
+    ``log sigmoid(+-x) = -log1p(exp(-|x|)) - max(-+x, 0)``, exact for every finite `x`.
+    """
+    return _log_sigmoids(x, jnp.exp(-jnp.abs(x)))
+
+
+def _log_sigmoids(x, e):
+    common = -jnp.log1p(e)
+    return common - jnp.maximum(-x, 0.0), common - jnp.maximum(x, 0.0)
+
+
+@log_sigmoids.defjvp
+def _log_sigmoids_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    e = jnp.exp(-jnp.abs(x))
+    big = 1 / (1 + e)  # sigmoid(|x|)
+    small = e * big  # sigmoid(-|x|), accurate where 1 - big would cancel
+    positive = x >= 0
+    sigmoid, sigmoid_neg = jnp.where(positive, big, small), jnp.where(positive, small, big)
+    return _log_sigmoids(x, e), (sigmoid_neg * dx, -sigmoid * dx)
