@@ -1,6 +1,7 @@
 """PPO on CartPole: the classic cart-pole written in jax.numpy, trained with `jaxloss.rl`.
 
     python examples/cartpole_ppo.py     # the full run; writes examples/cartpole_ppo_curve.json
+                                        # and, with matplotlib, docs/images/cartpole_ppo.png
 
 Everything runs in one jit-compiled function: `vmap` over environments, a `lax.scan` over
 rollout steps, generalised advantage estimates (`jaxloss.rl.generalized_advantage_estimation`),
@@ -44,6 +45,7 @@ THETA_LIMIT = 12 * 2 * math.pi / 360  # 12 degrees
 MAX_STEPS = 500
 
 CURVE = pathlib.Path(__file__).with_name("cartpole_ppo_curve.json")
+PLOT = pathlib.Path(__file__).parents[1] / "docs" / "images" / "cartpole_ppo.png"
 # What tests/test_rl.py runs: a few updates, enough for the return to double.
 TEST_SETTINGS = {"total_steps": 40_960, "updates_per_call": 5}
 
@@ -306,6 +308,35 @@ def evaluate(params, key, episodes: int = 100) -> float:
     return float(jnp.mean(_evaluation_returns(params, jax.random.split(key, episodes))))
 
 
+def plot(result: dict, path: pathlib.Path, target: float = 475.0) -> None:
+    """The learning curve against environment steps, wall-clock seconds on a second axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = result["curve"]
+    fig, (by_steps, by_time) = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for ax, x, label in ((by_steps, curve["steps"], "environment steps"),
+                         (by_time, curve["seconds"], "wall-clock seconds (compilation included)")):
+        ax.plot(x, curve["return"], marker=".", lw=1)
+        ax.axhline(target, color="grey", ls="--", lw=0.8)
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    by_steps.set_ylabel("average episode return")
+    fig.suptitle(f"PPO on CartPole with jaxloss ({result['device']}, jax {result['jax']})",
+                 fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     outcome = main(curve_path=CURVE, verbose=True)
     print({k: v for k, v in outcome.items() if k != "curve"})
+    try:
+        plot({**json.loads(CURVE.read_text())}, PLOT)
+        print(f"wrote {CURVE} and {PLOT}")
+    except ImportError:
+        print(f"wrote {CURVE} (install matplotlib for the plot)")
