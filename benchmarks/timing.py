@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import jax
 
-MIN_SAMPLE_S = 2e-3  # calls per timed sample are batched up to about this long
+MIN_SAMPLE_S = 1e-3  # calls per timed sample are batched up to about this long
 
 
 @dataclasses.dataclass
