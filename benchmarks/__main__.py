@@ -43,8 +43,8 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated element counts of the first input, e.g. 1e3,1e5,1e7 "
                         f"(default: {','.join(f'{s:.0e}' for s in DEFAULT_SIZES)})")
     p.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
-    p.add_argument("--repeats", type=int, help=f"timed samples per program (default: {DEFAULT_REPEATS}, "
-                                               "--quick: 3)")
+    p.add_argument("--repeats", type=int,
+                   help=f"timed samples per program (default: {DEFAULT_REPEATS}, --quick: 3)")
     p.add_argument("--out", type=pathlib.Path, default=RESULTS,
                    help=f"directory for the result files (default: {RESULTS})")
     p.add_argument("--quick", action="store_true",

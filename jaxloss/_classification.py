@@ -128,7 +128,7 @@ def nll_loss(input, target, *, reduction="mean", where=None, weight=None, ignore
     return reduce(x.loss_of(-x.picked()), reduction, mask=x.keep, weight=x.label_weight)
 
 
-@loss_function()
+@loss_function(valid={"z_loss": (lambda z: z >= 0, "non-negative")})
 def cross_entropy(
     input,
     target,
@@ -177,7 +177,7 @@ def cross_entropy(
         label outside ``[0, C)`` otherwise gives NaN.
       label_smoothing: $\varepsilon \in [0, 1]$ (traced).
       z_loss: the coefficient $\lambda \ge 0$ of the z-loss (traced; 0, the default, adds
-        nothing; PaLM used $10^{-4}$).
+        nothing; PaLM used $10^{-4}$). A negative Python or NumPy value raises ``ValueError``.
 
     Returns:
       A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the

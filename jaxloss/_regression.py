@@ -403,32 +403,39 @@ def _exprel(u):
     return jnp.where(near, series, jnp.expm1(safe) / safe)
 
 
-def _log1p_scaled_square(r, b):
-    """``log1p(r^2 / b)`` for ``b > 0``, finite for every finite `r`: ``r^2`` overflows past
-    ``1.8e19`` in float32, so large ratios are taken in log space."""
-    size = _ops.abs_(r)
-    log_ratio = 2 * jnp.log(jnp.where(size > 0, size, 1.0)) - jnp.log(b)
-    large = jax.lax.stop_gradient(log_ratio) > 30.0
-    direct = jnp.log1p(jnp.square(jnp.where(large, 0.0, r) / jnp.sqrt(b)))
+def _log1p_scaled_square(x, c, b):
+    """``log1p((x / c)^2 / b)`` for ``c, b > 0``, finite for every finite `x`: ``(x / c)^2``
+    overflows past ``1.8e19`` in float32 (``x / c`` itself for a small `c`), so large ratios
+    are taken in log space. ``x = 0`` stays on the direct path, whatever `b` and `c`."""
+    size = _ops.abs_(x)
+    nonzero = size > 0
+    log_ratio = 2 * (jnp.log(jnp.where(nonzero, size, 1.0)) - jnp.log(c)) - jnp.log(b)
+    large = nonzero & (jax.lax.stop_gradient(log_ratio) > 30.0)
+    direct = jnp.log1p(jnp.square(jnp.where(large, 0.0, x) / (c * jnp.sqrt(b))))
     logspace = jnp.where(large, log_ratio, 0.0)
     return jnp.where(large, logspace + jnp.log1p(jnp.exp(-logspace)), direct)
 
 
-def _barron(r, alpha):
-    """Barron's rho of the scaled residual ``r = x / c``."""
-    z = jnp.square(r)
+def _barron(x, c, alpha):
+    """Barron's rho of the residual `x` at scale `c`."""
     special = (alpha == 2) | jnp.isinf(alpha)
-    a = jnp.where(special, 1.0, alpha)
+    # a = 0 where a limit is used instead: the unused general form stays finite (at a = 1 it
+    # overflows for huge residuals, and its zero cotangent times inf is NaN).
+    a = jnp.where(special, 0.0, alpha)
     b = jnp.abs(a - 2)
     # |a-2|/a ((z/b + 1)^(a/2) - 1) = b (L/2) exprel(a L/2), L = log1p(z/b): no singularity at
     # a = 0 (the Cauchy limit), and no cancellation near it.
-    half_log = 0.5 * _log1p_scaled_square(r, b)
+    half_log = 0.5 * _log1p_scaled_square(x, c, b)
     general = b * half_log * _exprel(a * half_log)
-    # exp(z/2) of the +inf limit overflows for moderate z: only evaluated where it is used.
+    # Each limit reads the residual only where it is used, for the same reason: (x/c)^2 and
+    # its derivative overflow for large residuals, exp(z/2) of the +inf limit for moderate
+    # ones. Welsch's limit is exactly 1 with a zero gradient past |x/c| = 40 (in float64 too).
+    z = jnp.square(jnp.where((alpha == 2) | (alpha == jnp.inf), x, 0.0) / c)
     z_exp = jnp.where(alpha == jnp.inf, z, 0.0)
+    welsch = jnp.clip(jnp.where(alpha == -jnp.inf, x, 0.0) / c, -40.0, 40.0)
     limits = jnp.where(
         alpha == 2, 0.5 * z,
-        jnp.where(alpha < 0, -jnp.expm1(-0.5 * z), jnp.expm1(0.5 * z_exp)),
+        jnp.where(alpha < 0, -jnp.expm1(-0.5 * jnp.square(welsch)), jnp.expm1(0.5 * z_exp)),
     )
     return jnp.where(special, limits, general)
 
@@ -454,8 +461,9 @@ def general_robust_loss(input, target, *, reduction="mean", where=None, alpha=1.
     residual, $\alpha$ and $c$) are finite and accurate at and near $\alpha = 0$, near
     $\alpha = 2$ and for large negative $\alpha$; $\alpha = 2$ and $\pm\infty$ take their
     limits exactly, with no gradient with respect to $\alpha$ there (at $\alpha = 2$ the true
-    one is unbounded). For $\alpha \le 0$ the value is finite for every finite residual; for
-    $\alpha > 0$ it grows like $\lvert x/c \rvert^\alpha$ and overflows only where that does.
+    one is unbounded). For $\alpha \le 0$ value and gradients are finite for every finite
+    residual and scale; for $\alpha > 0$ it grows like $\lvert x/c \rvert^\alpha$ and
+    overflows only where that does.
 
     Args:
       input: predictions, any shape.
@@ -488,6 +496,6 @@ def general_robust_loss(input, target, *, reduction="mean", where=None, alpha=1.
     alpha = _option_like(fn, "alpha", alpha, shape)
     scale = _option_like(fn, "scale", scale, shape)
     return elementwise(
-        fn, lambda x, y: _barron((x - y) / scale, alpha), {"input": input, "target": target},
+        fn, lambda x, y: _barron(x - y, scale, alpha), {"input": input, "target": target},
         reduction=reduction, where=where, numeric=("target",),
     )

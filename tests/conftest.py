@@ -6,9 +6,12 @@ import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-# The fixture generators import torch and rlax, optional extras; --doctest-modules must not
-# import them.
-collect_ignore = ["golden/make_torch_golden.py", "golden/make_rlax_golden.py"]
+# The fixture generators import torch, torchvision and rlax, optional extras; --doctest-modules
+# must not import them.
+collect_ignore = [
+    "golden/make_torch_golden.py", "golden/make_rlax_golden.py",
+    "golden/make_torchvision_golden.py",
+]
 
 
 @pytest.fixture
