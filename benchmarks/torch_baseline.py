@@ -7,11 +7,17 @@ layout differs where torch's does (CTC is time-major there). `value_and_grad` is
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
 
 from .cases import Case
+
+# PyTorch's OpenMP threads otherwise spin for a while after each call, on the same cores as the
+# XLA program timed next: on 2 cores that made identical XLA programs differ by 40%. Sleeping
+# threads cost torch a wake-up per call, which its figures then include.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     import torch
