@@ -286,19 +286,25 @@ def gaussian_nll_loss(input, target, var, *, reduction="mean", where=None, full=
     return reduce(loss, reduction, mask=keep)
 
 
-# Below this error, log cosh e is computed as log1p(2 sinh^2(e / 2)), exact for small errors
-# where logaddexp(e, -e) - log 2 cancels; above it, as |e| + log1p(e^{-2|e|}) - log 2, which
-# cannot overflow. Both are accurate in between.
-_LOG_COSH_SWITCH = 10.0
+# Below this error, log cosh e is its Taylor series (in e^2, from the Bernoulli numbers:
+# e^2/2 - e^4/12 + e^6/45 - 17 e^8/2520 + 31 e^10/14175; the next term is below 3e-7 relative
+# here), exact where |e| + log1p(e^{-2|e|}) - log 2 cancels; above it, that form, which cannot
+# overflow. Both are within about 1e-6 relative of log cosh at the switch. The series costs a
+# few multiply-adds where the sinh-based exact form costs two more transcendentals, and
+# elementwise losses on the CPU are bound by their transcendentals.
+_LOG_COSH_SWITCH = 0.4
+_LOG_COSH_SERIES = (31 / 14175, -17 / 2520, 1 / 45, -1 / 12, 1 / 2)
 
 
 def _log_cosh(error):
-    small = _ops.abs_(error) < _LOG_COSH_SWITCH
-    half = 0.5 * jnp.where(small, error, 0.0)  # sinh would overflow on the unused branch
-    near = jnp.log1p(2 * jnp.square(jnp.sinh(half)))
     size = _ops.abs_(error)
+    small = size < _LOG_COSH_SWITCH
+    square = jnp.square(jnp.where(small, error, 0.0))  # the series' unused branch stays finite
+    series = _LOG_COSH_SERIES[0]
+    for coefficient in _LOG_COSH_SERIES[1:]:
+        series = series * square + coefficient
     far = size + jnp.log1p(jnp.exp(-2 * size)) - math.log(2)
-    return jnp.where(small, near, far)
+    return jnp.where(small, series * square, far)
 
 
 @loss_function()

@@ -61,6 +61,22 @@ def test_log_cosh_matches_optax_across_its_switch_and_far_tail():
     )
 
 
+def test_log_cosh_is_relatively_exact_for_small_errors_where_optax_cancels():
+    # float64 reference free of cancellation: cosh e - 1 = 2 sinh^2(e/2), and d/de = tanh e,
+    # d2/de2 = 1 / cosh^2 e. Errors from where e^2/2 is a normal float32 (XLA flushes
+    # subnormals to zero) to far past the switch between the series and the closed form.
+    errors = np.geomspace(2e-19, 60.0, 4001).astype(np.float32)
+    errors = np.concatenate([errors, -errors, [0.0, 0.4, np.nextafter(np.float32(0.4), 0)]])
+    e = errors.astype(np.float64)
+    value = jaxloss.log_cosh_loss(errors, np.zeros_like(errors), reduction="none")
+    np.testing.assert_allclose(value, np.log1p(2 * np.sinh(e / 2) ** 2), rtol=2e-6, atol=0)
+    grad = jax.vmap(jax.grad(lambda x: jaxloss.log_cosh_loss(x, jnp.float32(0))))(errors)
+    np.testing.assert_allclose(grad, np.tanh(e), rtol=2e-6, atol=0)
+    hess = jax.vmap(jax.hessian(lambda x: jaxloss.log_cosh_loss(x, jnp.float32(0))))(errors)
+    np.testing.assert_allclose(hess, 1 / np.cosh(e) ** 2, rtol=0, atol=2e-5)
+    assert float(hess[-3]) == 1.0  # at e = 0 exactly, where |e|'s derivative is 0
+
+
 def test_log_cosh_mean_is_optax_mean():
     x, y = _rng(2).normal(size=(2, 7, 3)).astype(np.float32) * 4
     _close(jaxloss.log_cosh_loss(x, y), jnp.mean(optax.log_cosh(x, y)))
