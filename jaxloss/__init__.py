@@ -10,6 +10,7 @@ from . import rl as rl
 from ._boxes import complete_box_iou_loss as complete_box_iou_loss
 from ._boxes import distance_box_iou_loss as distance_box_iou_loss
 from ._boxes import generalized_box_iou_loss as generalized_box_iou_loss
+from ._checked import checked as checked
 from ._classification import binary_cross_entropy as binary_cross_entropy
 from ._classification import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
 from ._classification import cross_entropy as cross_entropy
@@ -83,6 +84,7 @@ __all__ = [
     "Term",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "checked",
     "clip_loss",
     "complete_box_iou_loss",
     "cosine_embedding_loss",

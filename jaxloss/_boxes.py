@@ -23,6 +23,8 @@ import jax.numpy as jnp
 from . import _checks
 from ._reduction import fill_dropped, keep_mask, loss_function, reduce
 
+_EPS_OK = {"eps": (lambda e: e >= 0, "non-negative")}
+
 
 def _box_pair(fn, input, target, where):
     boxes, targets = _checks.floats(fn, input=input, target=target)
@@ -70,7 +72,7 @@ def _box_loss(fn, pairwise, input, target, reduction, where):
     return reduce(pairwise(boxes, targets), reduction, mask=keep)
 
 
-@loss_function()
+@loss_function(valid=_EPS_OK)
 def generalized_box_iou_loss(input, target, *, reduction="mean", where=None, eps=1e-7):
     r"""Generalized IoU loss: IoU, minus the share of the smallest enclosing box that neither
     box covers, so disjoint boxes still get a gradient.
@@ -85,7 +87,8 @@ def generalized_box_iou_loss(input, target, *, reduction="mean", where=None, eps
       target: target boxes, the shape of `input`.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True pairs count.
-      eps: $\epsilon$ (traced), torchvision's default.
+      eps: $\epsilon \ge 0$ (traced), torchvision's default (a negative Python or NumPy value
+        raises ``ValueError``).
 
     Returns:
       A scalar (a mean over no kept pairs is 0), or the per-pair losses ``(...)`` for
@@ -110,7 +113,7 @@ def generalized_box_iou_loss(input, target, *, reduction="mean", where=None, eps
     return _box_loss("generalized_box_iou_loss", pairwise, input, target, reduction, where)
 
 
-@loss_function()
+@loss_function(valid=_EPS_OK)
 def distance_box_iou_loss(input, target, *, reduction="mean", where=None, eps=1e-7):
     r"""Distance IoU loss: IoU plus the squared distance between the box centres, relative to
     the squared diagonal of the smallest enclosing box.
@@ -125,7 +128,8 @@ def distance_box_iou_loss(input, target, *, reduction="mean", where=None, eps=1e
       target: target boxes, the shape of `input`.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True pairs count.
-      eps: $\epsilon$ (traced), torchvision's default.
+      eps: $\epsilon \ge 0$ (traced), torchvision's default (a negative Python or NumPy value
+        raises ``ValueError``).
 
     Returns:
       A scalar (a mean over no kept pairs is 0), or the per-pair losses ``(...)`` for
@@ -153,13 +157,18 @@ def _aspect_angle(width, height):
     """``arctan(width / height)`` for every ``height != 0`` (as torchvision computes it), with
     finite derivatives: ``+-pi/2`` at zero height, and 0 with a zero gradient for a point."""
     point = (width == 0) & (height == 0)
+    # atan2 is scale-free: dividing by the longer side (a constant for the gradient) keeps
+    # the w^2 + h^2 of its derivative from underflowing (sides below 1e-19) or overflowing.
+    side = jax.lax.stop_gradient(jnp.maximum(jnp.abs(width), jnp.abs(height)))
+    side = jnp.where(point, 1.0, side)
+    width, height = width / side, height / side
     flip = jnp.where(height < 0, -1.0, 1.0)  # atan(w / h) = atan2(-w, -h) for h < 0
     return jnp.where(
         point, 0.0, jnp.arctan2(flip * width, jnp.where(point, 1.0, flip * height))
     )
 
 
-@loss_function()
+@loss_function(valid=_EPS_OK)
 def complete_box_iou_loss(input, target, *, reduction="mean", where=None, eps=1e-7):
     r"""Complete IoU loss: the distance IoU loss plus a penalty on differing aspect ratios.
 
@@ -176,7 +185,8 @@ def complete_box_iou_loss(input, target, *, reduction="mean", where=None, eps=1e
       target: target boxes, the shape of `input`.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True pairs count.
-      eps: $\epsilon$ (traced), torchvision's default.
+      eps: $\epsilon \ge 0$ (traced), torchvision's default (a negative Python or NumPy value
+        raises ``ValueError``).
 
     Returns:
       A scalar (a mean over no kept pairs is 0), or the per-pair losses ``(...)`` for

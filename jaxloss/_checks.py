@@ -7,6 +7,7 @@ was given, e.g. ``mse_loss: `input` has shape (4, 3) but `target` has shape (4,)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import jax.numpy as jnp
@@ -31,8 +32,44 @@ def concrete_option(fn: str, name: str, value, ok, requirement: str) -> None:
     anything else (None, a JAX array, a tracer) is not known here and is left alone."""
     if not isinstance(value, int | float | np.ndarray | np.generic):
         return
-    if not np.all(ok(np.asarray(value, dtype=np.float64))):
-        raise ValueError(f"{fn}: `{name}` must be {requirement}, got {value!r}")
+    good = np.asarray(ok(np.asarray(value, dtype=np.float64)))
+    if np.all(good):
+        return
+    if np.ndim(value) == 0:
+        raise ValueError(f"{fn}: `{name}` must be {requirement}, got {np.asarray(value).item()!r}")
+    index = np.unravel_index(np.argmin(np.broadcast_to(good, np.shape(value))), np.shape(value))
+    raise ValueError(
+        f"{fn}: `{name}` must be {requirement}, got {np.asarray(value)[index].item()!r} at index "
+        f"{tuple(int(i) for i in index)} of an array of shape {shape_str(np.shape(value))}"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Indices:
+    """Declares an integer argument of a loss whose values index an axis of another argument
+    (class labels, actions, blank) or count along it (sequence lengths).
+
+    Shapes are checked at trace time; values cannot be, under ``jit``. A loss lists its
+    declarations with ``loss_function(indices=...)``, which exposes them as ``loss.indices``:
+    `jaxloss.checked` checks the values from them at run time, and the property tests draw
+    indices at both ends of each range from them.
+    """
+
+    arg: str  # the integer argument
+    size_of: str  # the argument whose `axis` bounds it
+    axis: int = -1
+    what: str = "class indices"
+    inclusive: bool = False  # the axis length itself is allowed (a count, not an index)
+    ignore: str | None = None  # an option whose value is allowed anywhere (ignore_index)
+    exclude: str | None = None  # an option whose value is not allowed (CTC's blank)
+    end: int | None = None  # a value that ends a row: it and what follows are not indices
+    lengths: str | None = None  # per-row counts: only the first lengths[i] entries of row i
+    # Only when `arg` has `size_of`'s shape without `axis` (otherwise it holds probabilities or
+    # masks, not indices).
+    only_without_axis: bool = False
+    # Trailing axes of the unreduced loss that `arg` does not have (a segmentation loss's class
+    # axis): `where` drops an entry of `arg` when it drops every entry of those axes.
+    extra_loss_axes: int = 0
 
 
 def unused(value) -> bool:

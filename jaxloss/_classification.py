@@ -6,11 +6,13 @@ and gradients otherwise match ``torch.nn.functional`` (PyTorch 2.13), with a ``w
 
 Integer class labels cannot be range-checked under ``jit``: a label outside ``[0, C)`` that is not
 ``ignore_index`` makes its loss NaN (so the mean is NaN) instead of silently reading another
-class, the way a negative index would wrap around in ``jnp.take``.
+class, the way a negative index would wrap around in ``jnp.take``. ``jaxloss.checked(loss)``
+raises an error naming the first such label instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -93,7 +95,14 @@ def class_indexed(
     return ClassIndexed(scores, label, in_range, keep, weight, label_weight)
 
 
-@loss_function()
+# The integer targets of the class-indexed losses, for `jaxloss.checked`.
+_LABELS = _checks.Indices("target", "input", ignore="ignore_index")
+# Those of the losses that also take probability targets of `input`'s shape.
+_LABELS_OR_PROBABILITIES = _checks.Indices("target", "input", only_without_axis=True)
+_SMOOTHING_OK = (lambda e: (e >= 0) & (e <= 1), "in [0, 1]")
+
+
+@loss_function(indices=(_LABELS,))
 def nll_loss(input, target, *, reduction="mean", where=None, weight=None, ignore_index=-100):
     r"""Negative log-likelihood of class indices given log-probabilities.
 
@@ -108,7 +117,7 @@ def nll_loss(input, target, *, reduction="mean", where=None, weight=None, ignore
       weight: optional class weights $w$, shape ``(C,)`` (traced). They are constants, as in
         PyTorch: no gradient flows to them.
       ignore_index: a label value that contributes nothing, not even to the mean's denominator
-        (traced). A label outside ``[0, C)`` otherwise gives NaN.
+        (traced). A label outside ``[0, C)`` otherwise gives NaN (``jaxloss.checked`` raises).
 
     Returns:
       A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
@@ -128,7 +137,10 @@ def nll_loss(input, target, *, reduction="mean", where=None, weight=None, ignore
     return reduce(x.loss_of(-x.picked()), reduction, mask=x.keep, weight=x.label_weight)
 
 
-@loss_function(valid={"z_loss": (lambda z: z >= 0, "non-negative")})
+@loss_function(
+    valid={"z_loss": (lambda z: z >= 0, "non-negative"), "label_smoothing": _SMOOTHING_OK},
+    indices=(dataclasses.replace(_LABELS, only_without_axis=True),),
+)
 def cross_entropy(
     input,
     target,
@@ -174,8 +186,9 @@ def cross_entropy(
       weight: optional class weights $w$, shape ``(C,)`` (traced). With integer targets they
         are constants, as in PyTorch: no gradient flows to them.
       ignore_index: integer targets only: a label value that contributes nothing (traced). A
-        label outside ``[0, C)`` otherwise gives NaN.
-      label_smoothing: $\varepsilon \in [0, 1]$ (traced).
+        label outside ``[0, C)`` otherwise gives NaN (``jaxloss.checked`` raises).
+      label_smoothing: $\varepsilon \in [0, 1]$ (traced); a Python or NumPy value outside
+        raises ``ValueError``.
       z_loss: the coefficient $\lambda \ge 0$ of the z-loss (traced; 0, the default, adds
         nothing; PaLM used $10^{-4}$). A negative Python or NumPy value raises ``ValueError``.
 
@@ -539,7 +552,7 @@ def _log_rest(scores, label, lse):
     return jnp.where(empty, 0.0, jax.nn.logsumexp(others, axis=-1) - lse), empty
 
 
-@loss_function(valid={"gamma": _GAMMA_OK})
+@loss_function(valid={"gamma": _GAMMA_OK}, indices=(_LABELS,))
 def softmax_focal_loss(
     input, target, *, reduction="mean", where=None, gamma=2.0, weight=None, ignore_index=-100
 ):
@@ -558,7 +571,7 @@ def softmax_focal_loss(
     Args:
       input: logits, shape ``(..., C)``, class axis last.
       target: class indices $y$ of any integer dtype, shape ``(...)``. A label outside
-        ``[0, C)`` that is not `ignore_index` gives NaN.
+        ``[0, C)`` that is not `ignore_index` gives NaN (``jaxloss.checked`` raises).
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True entries count.
       gamma: the focusing exponent $\gamma \ge 0$ (traced); a negative Python or NumPy value
@@ -592,7 +605,7 @@ def softmax_focal_loss(
     return reduce(x.loss_of(modulation * nll), reduction, mask=x.keep, weight=x.label_weight)
 
 
-@loss_function()
+@loss_function(indices=(_LABELS_OR_PROBABILITIES,))
 def poly1_cross_entropy(input, target, *, reduction="mean", where=None, epsilon=2.0):
     r"""Poly-1 cross-entropy: cross-entropy plus $\epsilon$ times the leading term
     $1 - p_t$ of its Taylor expansion.
@@ -608,7 +621,8 @@ def poly1_cross_entropy(input, target, *, reduction="mean", where=None, epsilon=
     Args:
       input: logits, shape ``(..., C)``, class axis last.
       target: class indices of any integer dtype, shape ``(...)``; or class probabilities,
-        floating, shape ``(..., C)``. An integer label outside ``[0, C)`` gives NaN.
+        floating, shape ``(..., C)``. An integer label outside ``[0, C)`` gives NaN
+        (``jaxloss.checked`` raises).
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True entries count.
       epsilon: the coefficient $\epsilon$ of the polynomial term (traced); the paper suggests
@@ -624,7 +638,7 @@ def poly1_cross_entropy(input, target, *, reduction="mean", where=None, epsilon=
       >>> float(jaxloss.poly1_cross_entropy(logits, jnp.array([0])))  # log 2 + 2 * 0.5
       1.6931
 
-    Equivalents: ``optax.poly_loss_cross_entropy`` (unreduced, probability labels).
+    Equivalents: ``optax.losses.poly_loss_cross_entropy`` (unreduced, probability labels).
     Reference: Leng et al, PolyLoss: A Polynomial Expansion Perspective of Classification Loss
     Functions <https://arxiv.org/abs/2204.12511>, 2022.
     """
@@ -729,6 +743,8 @@ def hinge_loss(input, target, *, reduction="mean", where=None):
       Array([0.75, 0.  , 1.5 ], dtype=float32)
 
     Equivalents: ``optax.hinge_loss`` (unreduced).
+    Reference: Cortes & Vapnik, Support-Vector Networks
+    <https://doi.org/10.1007/BF00994018>, 1995.
     """
     return elementwise(
         "hinge_loss", lambda x, y: jax.nn.relu(1 - y * x), {"input": input, "target": target},
@@ -757,6 +773,10 @@ def squared_hinge_loss(input, target, *, reduction="mean", where=None):
       >>> x, y = jnp.array([0.25, 2.0, 0.5]), jnp.array([1, 1, -1])
       >>> jaxloss.squared_hinge_loss(x, y, reduction="none")
       Array([0.5625, 0.    , 2.25  ], dtype=float32)
+
+    Equivalents: none in PyTorch or optax (Keras's ``squared_hinge``).
+    Reference: Tang, Deep Learning using Linear Support Vector Machines
+    <https://arxiv.org/abs/1306.0239>, 2013.
     """
     return elementwise(
         "squared_hinge_loss", lambda x, y: jnp.square(jax.nn.relu(1 - y * x)),
@@ -765,7 +785,7 @@ def squared_hinge_loss(input, target, *, reduction="mean", where=None):
     )
 
 
-@loss_function()
+@loss_function(indices=(dataclasses.replace(_LABELS, ignore=None),))
 def multiclass_hinge_loss(input, target, *, reduction="mean", where=None):
     r"""Crammer-Singer multi-class hinge loss: the target should outscore every other class by
     a margin of 1.
@@ -773,12 +793,12 @@ def multiclass_hinge_loss(input, target, *, reduction="mean", where=None):
     $$\ell_i = \max_c \bigl(x_{ic} + [c \ne y_i]\bigr) - x_{iy_i}$$
 
     Where several classes tie for the maximum the gradient is shared equally among them (as
-    ``optax.multiclass_hinge_loss``).
+    ``optax.losses.multiclass_hinge_loss``).
 
     Args:
       input: scores, shape ``(..., C)``, class axis last.
       target: class indices $y$ of any integer dtype, shape ``(...)``. A label outside
-        ``[0, C)`` gives NaN.
+        ``[0, C)`` gives NaN (``jaxloss.checked`` raises).
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True entries count.
 
@@ -792,7 +812,7 @@ def multiclass_hinge_loss(input, target, *, reduction="mean", where=None):
       >>> float(jaxloss.multiclass_hinge_loss(x, jnp.array([0])))  # 1.5 + 1 - 2
       0.5
 
-    Equivalents: ``optax.multiclass_hinge_loss`` (unreduced); ``multi_margin_loss`` sums the
+    Equivalents: ``optax.losses.multiclass_hinge_loss`` (unreduced); ``multi_margin_loss`` sums the
     hinges instead of taking their maximum.
     Reference: Crammer & Singer, On the Algorithmic Implementation of Multiclass Kernel-based
     Vector Machines <https://jmlr.org/papers/v2/crammer01a.html>, 2001.
@@ -839,7 +859,7 @@ def sparsemax_loss(input, target, *, reduction="mean", where=None):
       >>> jaxloss.sparsemax_loss(x, y, reduction="none")
       Array([0.25, 0.  , 2.  ], dtype=float32)
 
-    Equivalents: ``optax.sparsemax_loss`` (unreduced).
+    Equivalents: ``optax.losses.sparsemax_loss`` (unreduced).
     Reference: Martins & Astudillo, From Softmax to Sparsemax
     <https://arxiv.org/abs/1602.02068>, 2016; Blondel et al, Learning with Fenchel-Young
     Losses <https://jmlr.org/papers/v21/19-021.html>, 2020 (Sec. 4.4).

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import _checks
+from . import _checks, _ops
 from ._reduction import fill_dropped, keep_mask, loss_function, reduce
 
 # CLIP's initial logit scale, 1 / 0.07 (Radford et al, 2021), and SigLIP's initial scale 10 and
@@ -55,12 +55,21 @@ def _diagonal(like):
     return jnp.eye(n, dtype=bool).reshape((1,) * (like.ndim - 2) + (n, n))
 
 
+# Below this many multiply-adds per similarity matrix, a fused broadcast product beats a
+# batched matrix product on XLA:CPU, whose per-matrix overhead dominates tiny matrices (at
+# N = 6, D = 4: 2.7 ms against 19 ms for the value, 15 against 73 ms with the gradient, over
+# 41 666 matrices); from about 32 x 32 x 32 on, the matrix product is as fast or faster.
+_BROADCAST_PRODUCT_MAX = 16 * 16 * 64
+
+
 def _similarities(a, b):
     """``a_i . b_j`` for every pair: ``(..., N, D), (..., M, D) -> (..., N, M)``."""
+    if a.shape[-2] * b.shape[-2] * a.shape[-1] <= _BROADCAST_PRODUCT_MAX:
+        return jnp.sum(jnp.expand_dims(a, -2) * jnp.expand_dims(b, -3), axis=-1)
     return jnp.einsum("...id,...jd->...ij", a, b)
 
 
-@loss_function()
+@loss_function(valid={"temperature": (lambda t: t > 0, "positive")})
 def info_nce_loss(embeddings, labels, *, reduction="mean", where=None, temperature=0.07):
     r"""NT-Xent (normalised temperature-scaled cross-entropy): each embedding should be closer,
     in cosine similarity, to those that share its label than to those that do not.
@@ -85,7 +94,8 @@ def info_nce_loss(embeddings, labels, *, reduction="mean", where=None, temperatu
         per-anchor sums $\ell_i$, shape ``(..., N)``).
       where: optional boolean mask broadcastable to ``(..., N)``; a False item is removed
         from the batch (it is no one's positive or negative).
-      temperature: $\tau$ (traced).
+      temperature: $\tau > 0$ (traced; a Python or NumPy value that is not positive raises
+        ``ValueError``).
 
     Returns:
       A scalar (0 when there is no positive pair), or the per-anchor losses ``(..., N)`` for
@@ -121,8 +131,10 @@ def info_nce_loss(embeddings, labels, *, reduction="mean", where=None, temperatu
     # log(1 + sum_k e^(s_ik - s_ij)) as softplus(lse_k - s_ij): exact for any temperature, and
     # 0 (with a zero gradient) for an anchor without negatives, whose lse is -inf.
     lse_negative = jax.nn.logsumexp(s, axis=-1, where=negative)
-    terms = jax.nn.softplus(lse_negative[..., None] - s)
-    loss = jnp.sum(jnp.where(positive, terms, 0), axis=-1)
+    # Non-positive pairs enter softplus as -inf (giving 0) rather than being selected away
+    # after it: XLA:CPU then vectorises the transcendental loop, 2x faster on small groups.
+    terms = _ops.softplus(jnp.where(positive, lse_negative[..., None] - s, -jnp.inf))
+    loss = jnp.sum(terms, axis=-1)
     return reduce(loss, reduction, mask=keep, weight=jnp.sum(positive, axis=-1))
 
 
@@ -233,7 +245,7 @@ def _sigmoid_rows(image, text, text_keep, scale, bias, *, own_texts):
     logits = scale * _similarities(image, text) + bias
     if own_texts:
         logits = jnp.where(_diagonal(logits), -logits, logits)
-    terms = jax.nn.softplus(logits)  # -log sigmoid(-z): the loss of a negative pair
+    terms = _ops.softplus(logits)  # -log sigmoid(-z): the loss of a negative pair
     if text_keep is not None:
         terms = jnp.where(text_keep[..., None, :], terms, 0)
     return jnp.sum(terms, axis=-1)

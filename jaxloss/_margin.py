@@ -8,7 +8,8 @@ included: losses that PyTorch writes with ``clamp_min`` pass the gradient at the
 whose kernels test ``z > 0`` do not.
 
 Integer class indices cannot be range-checked under ``jit``: an index outside ``[0, C)`` makes
-its entry's loss NaN (PyTorch raises) rather than silently reading another class.
+its entry's loss NaN (PyTorch raises) rather than silently reading another class;
+``jaxloss.checked(loss)`` raises an error naming it instead.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from . import _checks, _ops
 from ._classification import class_indexed
 from ._reduction import elementwise, fill_dropped, keep_mask, loss_function, reduce
 
-# The constant PyTorch adds to each squared norm of the cosine similarity.
+# The constant PyTorch adds to each squared norm of the cosine similarity, and its root.
 _COSINE_EPS = 1e-12
+_COSINE_ROOT_EPS = 1e-6
 
 
 @loss_function()
@@ -97,7 +99,7 @@ def soft_margin_loss(input, target, *, reduction="mean", where=None):
     Equivalents: ``torch.nn.functional.soft_margin_loss``.
     """
     return elementwise(
-        "soft_margin_loss", lambda x, y: jax.nn.softplus(-y * x),
+        "soft_margin_loss", lambda x, y: _ops.softplus(-y * x),
         {"input": input, "target": target},
         reduction=reduction, where=where, numeric=("target",),
     )
@@ -151,7 +153,7 @@ def multilabel_soft_margin_loss(input, target, *, reduction="mean", where=None, 
     return reduce(jnp.sum(terms, axis=-1) / logits.shape[-1], reduction, mask=keep)
 
 
-@loss_function()
+@loss_function(indices=(_checks.Indices("target", "input", end=-1),))
 def multilabel_margin_loss(input, target, *, reduction="mean", where=None):
     r"""Multi-label hinge loss: every target class should outscore every other class by 1.
 
@@ -170,7 +172,8 @@ def multilabel_margin_loss(input, target, *, reduction="mean", where=None):
       target: class indices of any integer dtype, the shape of `input`: each row lists its
         target classes, ended by $-1$ if it lists fewer than $C$; entries after the first
         $-1$ are ignored. An index outside ``[0, C)`` before the first $-1$ makes that
-        sample's loss NaN (PyTorch raises; values cannot be checked under ``jit``).
+        sample's loss NaN (PyTorch raises; values cannot be checked under ``jit``, but
+        ``jaxloss.checked`` checks them).
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True samples count.
 
@@ -209,7 +212,7 @@ def multilabel_margin_loss(input, target, *, reduction="mean", where=None):
     return reduce(jnp.where(valid, loss, jnp.nan), reduction, mask=keep)
 
 
-@loss_function(static=("p",))
+@loss_function(static=("p",), indices=(_checks.Indices("target", "input"),))
 def multi_margin_loss(
     input, target, *, reduction="mean", where=None, p=1, margin=1.0, weight=None
 ):
@@ -223,7 +226,8 @@ def multi_margin_loss(
     Args:
       input: scores $x$, shape ``(..., C)``, class axis last.
       target: class indices $y$ of any integer dtype, shape ``(...)``. An index outside
-        ``[0, C)`` makes its loss NaN (PyTorch raises; values cannot be checked under ``jit``).
+        ``[0, C)`` makes its loss NaN (PyTorch raises; values cannot be checked under ``jit``,
+        but ``jaxloss.checked`` checks them).
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True entries count.
       p: the exponent, 1 or 2 (static; anything else raises ``ValueError``, as PyTorch).
@@ -244,7 +248,7 @@ def multi_margin_loss(
       0.1525
 
     Equivalents: ``torch.nn.functional.multi_margin_loss`` (class axis at dim 1 there);
-    ``optax.multiclass_hinge_loss`` is the Crammer-Singer variant (a max, not a sum).
+    ``optax.losses.multiclass_hinge_loss`` is the Crammer-Singer variant (a max, not a sum).
     """
     fn = "multi_margin_loss"
     if p not in (1, 2):
@@ -340,13 +344,25 @@ def cosine_embedding_loss(input1, input2, target, *, reduction="mean", where=Non
     _checks.shape_is(fn, "target", label, x1.shape[:-1], "`input1`'s shape without its last axis")
     keep = keep_mask(fn, where, label.shape)
     x1, x2, label = fill_dropped(keep, x1, x2, label)
-    norm1 = jnp.sqrt(jnp.sum(x1 * x1, axis=-1) + _COSINE_EPS)
-    norm2 = jnp.sqrt(jnp.sum(x2 * x2, axis=-1) + _COSINE_EPS)
-    cos = jnp.sum(x1 * x2, axis=-1) / (norm1 * norm2)
+    # Each vector is divided by its largest entry (at least sqrt(eps); a constant for the
+    # gradient, so the cosine and its derivatives are unchanged) before the sums: squares and
+    # products of entries past 1e19 overflow float32.
+    u1, u2 = x1 / _largest_entry(x1), x2 / _largest_entry(x2)
+    norm1 = jnp.sqrt(jnp.sum(u1 * u1, axis=-1) + jnp.square(_COSINE_ROOT_EPS / _largest_entry(
+        x1)[..., 0]))
+    norm2 = jnp.sqrt(jnp.sum(u2 * u2, axis=-1) + jnp.square(_COSINE_ROOT_EPS / _largest_entry(
+        x2)[..., 0]))
+    cos = jnp.sum(u1 * u2, axis=-1) / (norm1 * norm2)
     loss = jnp.where(label == 1, 1 - cos, 0) + jnp.where(
         label == -1, _ops.clamp_min(cos - margin, 0), 0
     )
     return reduce(loss, reduction, mask=keep)
+
+
+def _largest_entry(x):
+    """``max(max |x|, sqrt(eps))`` over the last axis (kept), a constant for the gradient."""
+    top = jnp.max(_ops.abs_(x), axis=-1, keepdims=True, initial=0)
+    return jax.lax.stop_gradient(jnp.maximum(top, _COSINE_ROOT_EPS))
 
 
 def _safe_power(x, exponent):
@@ -365,7 +381,12 @@ def _pairwise_distance(x1, x2, *, p, eps):
     size = _ops.abs_(x1 - x2 + eps)
     finite = jnp.isfinite(p) & (p > 0)
     safe_p = jnp.where(finite, p, 1)
-    norm = _safe_power(jnp.sum(_safe_power(size, safe_p), axis=-1), 1 / safe_p)
+    # The norm of the entries over the largest one (a constant for the gradient, so exact):
+    # their powers cannot overflow, as |v|^2 does past 1e19 in float32.
+    top = jax.lax.stop_gradient(jnp.max(size, axis=-1, keepdims=True, initial=0))
+    top = jnp.where(top > 0, top, 1)
+    ratios = jnp.sum(_safe_power(size / top, safe_p), axis=-1)
+    norm = top[..., 0] * _safe_power(ratios, 1 / safe_p)
     norm = jnp.where(finite, norm, jnp.max(size, axis=-1, initial=0))
     return jnp.where(p > 0, norm, jnp.nan)
 
@@ -395,7 +416,7 @@ def _triplet(fn, distance, anchor, positive, negative, *, reduction, where, marg
     return reduce(loss, reduction, mask=keep)
 
 
-@loss_function(static=("swap",))
+@loss_function(static=("swap",), valid={"p": (lambda p: p > 0, "positive (or inf)")})
 def triplet_margin_loss(
     anchor,
     positive,
@@ -427,8 +448,8 @@ def triplet_margin_loss(
       where: optional boolean mask broadcastable to ``(...)``; only True triplets count.
       margin: the margin $\Delta$ (traced).
       p: the norm degree, any $p > 0$ or ``float("inf")`` (traced: changing it does not
-        recompile). $p \le 0$ gives NaN (PyTorch computes a count of nonzeros for $p = 0$;
-        neither is a distance).
+        recompile). A Python or NumPy $p \le 0$ raises ``ValueError``; a traced one gives NaN
+        (PyTorch computes a count of nonzeros for $p = 0$; neither is a distance).
       eps: the constant $\epsilon$ added to the differences (traced).
       swap: whether to use the distance swap (static).
 
@@ -455,7 +476,9 @@ def triplet_margin_loss(
     )
 
 
-@loss_function(static=("distance_function", "swap"))
+@loss_function(
+    static=("distance_function", "swap"), valid={"margin": (lambda m: m > 0, "positive")}
+)
 def triplet_margin_with_distance_loss(
     anchor,
     positive,
@@ -484,8 +507,8 @@ def triplet_margin_with_distance_loss(
         distances (static). None is `triplet_margin_loss`'s distance with $p = 2$,
         $\epsilon = 10^{-6}$. The function is part of the compilation key: define it once
         (a new ``lambda`` at every call recompiles every time).
-      margin: the margin $\Delta$ (traced). PyTorch requires $\Delta > 0$; a traced margin
-        cannot be checked, so any value is accepted.
+      margin: the margin $\Delta > 0$ (traced). As in PyTorch, a Python or NumPy value that
+        is not positive raises ``ValueError``; a traced margin cannot be checked.
       swap: whether to use the distance swap (static).
 
     Returns:

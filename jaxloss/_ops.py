@@ -49,12 +49,36 @@ def _log_sigmoids(x, e):
     return common - jnp.maximum(-x, 0.0), common - jnp.maximum(x, 0.0)
 
 
+def _sigmoids(x, e):
+    """``(sigmoid(x), sigmoid(-x))`` from ``e = exp(-|x|)``."""
+    big = 1 / (1 + e)  # sigmoid(|x|)
+    small = e * big  # sigmoid(-|x|), accurate where 1 - big would cancel
+    positive = x >= 0
+    return jnp.where(positive, big, small), jnp.where(positive, small, big)
+
+
 @log_sigmoids.defjvp
 def _log_sigmoids_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
     e = jnp.exp(-jnp.abs(x))
-    big = 1 / (1 + e)  # sigmoid(|x|)
-    small = e * big  # sigmoid(-|x|), accurate where 1 - big would cancel
-    positive = x >= 0
-    sigmoid, sigmoid_neg = jnp.where(positive, big, small), jnp.where(positive, small, big)
+    sigmoid, sigmoid_neg = _sigmoids(x, e)
     return _log_sigmoids(x, e), (sigmoid_neg * dx, -sigmoid * dx)
+
+
+@jax.custom_jvp
+def softplus(x):
+    """``log(1 + e^x) = -log sigmoid(-x)``: one ``exp`` and one ``log1p``, with derivative
+    ``sigmoid(x)`` from the same ``exp``.
+
+    ``jax.nn.softplus`` is ``logaddexp(x, 0)``, whose infinity-handling selects and custom
+    derivative cost several times more on the CPU: 14x on a ``(41666, 6, 6)`` array of
+    contrastive logits, 2x on a flat one, measured on 2 cores with jax 0.10.2.
+    """
+    return jnp.log1p(jnp.exp(-jnp.abs(x))) + jnp.maximum(x, 0.0)
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    e = jnp.exp(-jnp.abs(x))
+    return jnp.log1p(e) + jnp.maximum(x, 0.0), _sigmoids(x, e)[0] * dx

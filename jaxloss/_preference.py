@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import jax
 
-from . import _checks
+from . import _checks, _ops
 from ._reduction import fill_dropped, keep_mask, loss_function, reduce
 
 DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo")
@@ -40,7 +40,8 @@ def _pairs(fn, where, **arrays):
 def _smoothed_logistic(z, label_smoothing):
     """``-(1 - eps) log sigmoid(z) - eps log sigmoid(-z)``: the logistic loss of a preference
     that is flipped with probability eps (conservative DPO)."""
-    return (1 - label_smoothing) * jax.nn.softplus(-z) + label_smoothing * jax.nn.softplus(z)
+    log_p, log_q = _ops.log_sigmoids(z)
+    return -(1 - label_smoothing) * log_p - label_smoothing * log_q
 
 
 def _result(loss, chosen, rejected, reduction, keep):
@@ -48,7 +49,15 @@ def _result(loss, chosen, rejected, reduction, keep):
     return PreferenceLoss(reduce(loss, reduction, mask=keep), *rewards)
 
 
-@loss_function(static=("loss_type",))
+# Option values checked when given as Python or NumPy numbers (traced ones cannot be): a
+# preference flipped with probability above 1/2 is the opposite preference.
+_OPTIONS_OK = {
+    "beta": (lambda b: b > 0, "positive"),
+    "label_smoothing": (lambda e: (e >= 0) & (e <= 0.5), "in [0, 0.5]"),
+}
+
+
+@loss_function(static=("loss_type",), valid=_OPTIONS_OK)
 def dpo_loss(
     policy_chosen_logps,
     policy_rejected_logps,
@@ -89,9 +98,10 @@ def dpo_loss(
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per pair, ``(...)``); the
         rewards are never reduced.
       where: optional boolean mask broadcastable to ``(...)``; only True pairs count.
-      beta: $\beta$ (traced), the strength of the implicit KL regularisation.
-      label_smoothing: $\varepsilon \in [0, 0.5)$ (traced), the assumed probability that a
-        preference label is flipped (``"sigmoid"`` only).
+      beta: $\beta > 0$ (traced), the strength of the implicit KL regularisation.
+      label_smoothing: $\varepsilon \in [0, 0.5]$ (traced), the assumed probability that a
+        preference label is flipped (``"sigmoid"`` only). Python or NumPy values of `beta` or
+        `label_smoothing` outside their ranges raise ``ValueError``.
       loss_type: ``"sigmoid"`` (default), ``"hinge"`` or ``"ipo"`` (static).
 
     Returns:
@@ -142,7 +152,7 @@ def dpo_loss(
     return _result(loss, beta * chosen, beta * rejected, reduction, keep)
 
 
-@loss_function()
+@loss_function(valid=_OPTIONS_OK)
 def simpo_loss(
     policy_chosen_logps,
     policy_rejected_logps,
@@ -174,10 +184,11 @@ def simpo_loss(
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per pair, ``(...)``); the
         rewards are never reduced.
       where: optional boolean mask broadcastable to ``(...)``; only True pairs count.
-      beta: the reward scale $\beta$ (traced; the paper uses 2 to 10).
+      beta: the reward scale $\beta > 0$ (traced; the paper uses 2 to 10).
       gamma: the target reward margin $\gamma$ (traced), in reward units (TRL's
         ``simpo_gamma``; the SimPO repository's ``gamma_beta_ratio`` is $\gamma / \beta$).
-      label_smoothing: $\varepsilon$ (traced), as in conservative DPO.
+      label_smoothing: $\varepsilon \in [0, 0.5]$ (traced), as in conservative DPO. Python or
+        NumPy values of `beta` or `label_smoothing` outside their ranges raise ``ValueError``.
 
     Returns:
       A `PreferenceLoss` ``(loss, chosen_rewards, rejected_rewards)``: the loss, a scalar (a

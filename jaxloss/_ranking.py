@@ -21,7 +21,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import _checks
+from . import _checks, _ops
 from ._reduction import fill_dropped, keep_mask, loss_function, reduce
 
 
@@ -146,7 +146,7 @@ def pairwise_logistic_loss(scores, labels, *, reduction="mean", where=None):
     <https://doi.org/10.1145/1102351.1102363>, 2005.
     """
     return _pairwise(
-        "pairwise_logistic_loss", lambda d: jax.nn.softplus(-d), scores, labels, where, reduction
+        "pairwise_logistic_loss", lambda d: _ops.softplus(-d), scores, labels, where, reduction
     )
 
 

@@ -22,6 +22,7 @@ go through `gate_dropped`, which lets the values pass and stops gradients at dro
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 
 import jax
@@ -31,17 +32,25 @@ from . import _checks
 
 
 def loss_function(
-    *, static: Sequence[str] = (), valid: Mapping[str, tuple[Callable, str]] | None = None
+    *,
+    static: Sequence[str] = (),
+    valid: Mapping[str, tuple[Callable, str]] | None = None,
+    indices: Sequence[_checks.Indices] = (),
 ) -> Callable[[Callable], Callable]:
     """Compiles a loss with `jax.jit`; ``reduction`` and the structural options in `static` are
     static, every other argument (numeric hyperparameters included) is traced, so changing a
     margin or a class weight does not recompile. An invalid ``reduction`` is refused first.
 
-    `valid` maps numeric options to ``(predicate, requirement)``. Traced options have no value
-    at trace time, so these are checked on the caller's side, before the compiled call: an
-    option passed as a Python or NumPy number (or NumPy array) that fails its predicate raises
-    ``ValueError`` stating the requirement. JAX arrays and tracers are not inspected (that
-    would wait for the device), so the loss documents what an invalid one gives.
+    `valid` maps numeric options (or positional data arguments) to ``(predicate,
+    requirement)``. Traced values are unknown at trace time, so these are checked on the
+    caller's side, before the compiled call: a value passed as a Python or NumPy number (or
+    NumPy array) that fails its predicate raises ``ValueError`` stating the requirement. JAX
+    arrays and tracers are not inspected (that would wait for the device), so the loss
+    documents what an invalid one gives.
+
+    `indices` declares the loss's integer index arguments (`_checks.Indices`), exposed as the
+    compiled function's ``indices`` attribute for `jaxloss.checked`; `valid` is exposed as
+    ``valid`` (the error tests try values that fail each predicate).
     """
 
     def decorate(fn: Callable) -> Callable:
@@ -51,17 +60,25 @@ def loss_function(
             return fn(*args, reduction=reduction, **kwargs)
 
         compiled = jax.jit(checked, static_argnames=("reduction", *static))
+        compiled.indices = tuple(indices)
+        compiled.valid = dict(valid or {})
         if not valid:
             return compiled
+        positional = [
+            p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
 
         @functools.wraps(fn)
         def validated(*args, **kwargs):
+            given = dict(zip(positional, args, strict=False)) | kwargs
             for name, (ok, requirement) in valid.items():
-                _checks.concrete_option(fn.__name__, name, kwargs.get(name), ok, requirement)
+                _checks.concrete_option(fn.__name__, name, given.get(name), ok, requirement)
             return compiled(*args, **kwargs)
 
         # The compiled function's introspection (lowering, cache size) stays available.
-        for attr in ("lower", "trace", "eval_shape", "clear_cache", "_cache_size"):
+        for attr in ("lower", "trace", "eval_shape", "clear_cache", "_cache_size", "indices",
+                     "valid"):
             setattr(validated, attr, getattr(compiled, attr))
         return validated
 

@@ -41,7 +41,7 @@ def l1_loss(input, target, *, reduction="mean", where=None, weight=None):
       >>> float(jaxloss.l1_loss(jnp.array([1.5, 2.0]), jnp.array([1.0, 3.0])))
       0.75
 
-    Equivalents: ``torch.nn.functional.l1_loss``; ``optax.l1_loss`` (unreduced).
+    Equivalents: ``torch.nn.functional.l1_loss`` (optax has no L1 loss).
     """
     return elementwise(
         "l1_loss", lambda x, y: _ops.abs_(x - y), {"input": input, "target": target},
@@ -90,7 +90,7 @@ def _huber(error, delta):
     return jnp.where(size < delta, 0.5 * error * error, delta * (size - 0.5 * delta))
 
 
-@loss_function()
+@loss_function(valid={"delta": (lambda d: d > 0, "positive")})
 def huber_loss(input, target, *, reduction="mean", where=None, delta=1.0, weight=None):
     r"""Huber loss: quadratic for small errors, linear for large ones.
 
@@ -103,7 +103,8 @@ def huber_loss(input, target, *, reduction="mean", where=None, delta=1.0, weight
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
       where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
       delta: the threshold $\delta > 0$ between the two regimes (traced: changing it does
-        not recompile). PyTorch raises for $\delta \le 0$; here such values are not checked.
+        not recompile). A Python or NumPy $\delta \le 0$ raises ``ValueError``, as in
+        PyTorch; a traced one is not checked.
       weight: optional per-element weights $w$ of `input`'s shape. Unlike `mse_loss`,
         ``"mean"`` is the plain mean of $w_i \ell_i$ (as PyTorch 2.13).
 
@@ -126,7 +127,7 @@ def huber_loss(input, target, *, reduction="mean", where=None, delta=1.0, weight
     )
 
 
-@loss_function()
+@loss_function(valid={"beta": (lambda b: b >= 0, "non-negative")})
 def smooth_l1_loss(input, target, *, reduction="mean", where=None, beta=1.0):
     r"""Smooth L1 loss: Huber loss divided by its threshold.
 
@@ -138,7 +139,8 @@ def smooth_l1_loss(input, target, *, reduction="mean", where=None, beta=1.0):
       target: targets $y$, the shape of `input`; integer targets are cast.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
       where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
-      beta: the threshold $\beta \ge 0$ (traced). $\beta = 0$ gives `l1_loss`, as in PyTorch.
+      beta: the threshold $\beta \ge 0$ (traced). $\beta = 0$ gives `l1_loss`, as in PyTorch;
+        a negative Python or NumPy value raises ``ValueError``, as in PyTorch.
 
     Returns:
       A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
@@ -165,7 +167,7 @@ def smooth_l1_loss(input, target, *, reduction="mean", where=None, beta=1.0):
     )
 
 
-@loss_function(static=("log_input", "full"))
+@loss_function(static=("log_input", "full"), valid={"eps": (lambda e: e >= 0, "non-negative")})
 def poisson_nll_loss(
     input, target, *, reduction="mean", where=None, log_input=True, full=False, eps=1e-8
 ):
@@ -185,7 +187,8 @@ def poisson_nll_loss(
       where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
       log_input: whether `input` is the log-rate (static).
       full: whether to add the Stirling term (static).
-      eps: added to the rate before its log when ``log_input=False`` (traced).
+      eps: added to the rate before its log when ``log_input=False`` (traced; a negative
+        Python or NumPy value raises ``ValueError``).
 
     Returns:
       A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
@@ -227,7 +230,10 @@ def _expand_var(var, input_shape):
     return None
 
 
-@loss_function(static=("full",))
+@loss_function(
+    static=("full",),
+    valid={"var": (lambda v: v >= 0, "non-negative"), "eps": (lambda e: e > 0, "positive")},
+)
 def gaussian_nll_loss(input, target, var, *, reduction="mean", where=None, full=False, eps=1e-6):
     r"""Negative log-likelihood of a Gaussian target with predicted mean and variance.
 
@@ -243,12 +249,14 @@ def gaussian_nll_loss(input, target, var, *, reduction="mean", where=None, full=
       target: targets $y$, the shape of `input`; integer targets are cast.
       var: predicted variances $\sigma^2$: the shape of `input`; or that shape without its last
         dimension (one variance per row); or the shape of `input` with exactly one dimension of
-        size 1; or a scalar. Other shapes raise ``ValueError`` as in PyTorch. Negative variances
-        are clamped to $\epsilon$ (PyTorch raises; values cannot be checked under ``jit``).
+        size 1; or a scalar. Other shapes raise ``ValueError`` as in PyTorch. A Python or NumPy
+        `var` with a negative entry raises ``ValueError``, as in PyTorch; negative entries of
+        a JAX array cannot be checked under ``jit`` and are clamped to $\epsilon$.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element losses).
       where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
       full: whether to add the constant $\tfrac12\log 2\pi$ (static).
-      eps: the lower clamp of the variance (traced).
+      eps: the lower clamp $\epsilon > 0$ of the variance (traced; a Python or NumPy value
+        that is not positive raises ``ValueError``).
 
     Returns:
       A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
@@ -280,7 +288,9 @@ def gaussian_nll_loss(input, target, var, *, reduction="mean", where=None, full=
     # The clamp moves the value only; the gradient flows to `var` as if unclamped (torch clamps
     # a clone under no_grad).
     var = var + jax.lax.stop_gradient(jnp.maximum(var, eps) - var)
-    loss = 0.5 * (jnp.log(var) + jnp.square(input - target) / var)
+    # The error is divided by the standard deviation before it is squared: (x - y)^2 overflows
+    # float32 for errors past 1e19 whose ratio to the variance is representable.
+    loss = 0.5 * (jnp.log(var) + jnp.square((input - target) / jnp.sqrt(var)))
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
     return reduce(loss, reduction, mask=keep)

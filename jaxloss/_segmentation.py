@@ -16,7 +16,9 @@ class weights $w_c$: $\sum w_c \ell_c / \sum w_c$ over kept entries. ``where`` (
 ``activation="softmax"`` (exclusive classes, softmax over the class axis). `target` is either
 `input`'s shape (binary or soft masks, one-hot; integer masks are cast) or `input`'s shape
 without the class axis, holding integer class indices (one-hot encoded here). A class index
-outside ``[0, C)`` makes the example's losses NaN.
+outside ``[0, C)`` makes the example's losses NaN (``jaxloss.checked(loss)`` raises instead).
+Python or NumPy values of ``smooth`` (and Tversky's ``alpha``, ``beta``) below 0 raise
+``ValueError``.
 
 A class that is empty in both prediction and target (a zero denominator, with ``smooth = 0``)
 scores a perfect 1, loss 0, rather than 0/0.
@@ -135,9 +137,13 @@ def _overlap_loss(fn, score, input, target, *, reduction, where, axis, activatio
 
 
 _STATIC = ("activation", "axis")
+# Class-index targets (not masks) of `input`'s shape without the class axis, for
+# `jaxloss.checked`; the loss has a class axis that they do not.
+_LABELS = _checks.Indices("target", "input", only_without_axis=True, extra_loss_axes=1)
+_NON_NEGATIVE = (lambda v: v >= 0, "non-negative")
 
 
-@loss_function(static=(*_STATIC, "squared"))
+@loss_function(static=(*_STATIC, "squared"), valid={"smooth": _NON_NEGATIVE}, indices=(_LABELS,))
 def dice_loss(
     input,
     target,
@@ -197,7 +203,11 @@ def dice_loss(
     )
 
 
-@loss_function(static=_STATIC)
+@loss_function(
+    static=_STATIC,
+    valid={"alpha": _NON_NEGATIVE, "beta": _NON_NEGATIVE, "smooth": _NON_NEGATIVE},
+    indices=(_LABELS,),
+)
 def tversky_loss(
     input,
     target,
@@ -261,7 +271,7 @@ def tversky_loss(
     )
 
 
-@loss_function(static=_STATIC)
+@loss_function(static=_STATIC, valid={"smooth": _NON_NEGATIVE}, indices=(_LABELS,))
 def jaccard_loss(
     input,
     target,

@@ -98,7 +98,17 @@ def _negative_log_likelihood(log_probs, labels, input_lengths, label_lengths, bl
     return jnp.where(in_range, 0.0 - _log_add(ends_blank, ends_label), jnp.nan)
 
 
-@loss_function(static=("zero_infinity",))
+# The values that jit cannot check, for `jaxloss.checked`.
+_INDICES = (
+    _checks.Indices("targets", "log_probs", exclude="blank", lengths="target_lengths"),
+    _checks.Indices("input_lengths", "log_probs", axis=-2, what="sequence lengths",
+                    inclusive=True),
+    _checks.Indices("target_lengths", "targets", what="sequence lengths", inclusive=True),
+    _checks.Indices("blank", "log_probs", what="the blank class index"),
+)
+
+
+@loss_function(static=("zero_infinity",), indices=_INDICES)
 def ctc_loss(
     log_probs,
     targets,
@@ -131,7 +141,8 @@ def ctc_loss(
     cannot be checked under ``jit``: an input or target length outside ``[0, T]`` or
     ``[0, S]``, a label within the target length outside ``[0, C)`` or equal to `blank`, or
     a `blank` outside ``[0, C)`` makes that loss NaN (PyTorch raises or reads garbage), and
-    `zero_infinity` keeps it NaN.
+    `zero_infinity` keeps it NaN. ``jaxloss.checked(ctc_loss)`` raises an error naming the first
+    such value instead.
 
     Args:
       log_probs: log-probabilities over classes (``log_softmax`` outputs), **batch-first**

@@ -147,8 +147,10 @@ def _forward_stats(h, w, b, y, active, cap, static: _Static):
     vma = _vma(h, w, b, y, active, cap)
     acc = _accumulator(h, w)
 
+    token_blocks = _cdiv(n, bt)
+
     def token_block(i, out, h, w):
-        start, fresh_rows = _block(i, bt, n)
+        start, fresh_rows = _block(token_blocks - 1 - i, bt, n)  # last first: see _write_rows
         h_t = lax.dynamic_slice_in_dim(h, start, bt)
         y_t = lax.dynamic_slice_in_dim(local_y, start, bt)
 
@@ -175,10 +177,10 @@ def _forward_stats(h, w, b, y, active, cap, static: _Static):
         # Blocks of ignored or masked tokens only are skipped (their results are never used).
         block = lax.cond(needed, lambda: _loop(_cdiv(v, bv), vocab_block, init, (h_t, w)),
                          lambda: init)
-        return tuple(_write_rows(o, r, start, fresh_rows) for o, r in zip(out, block, strict=True))
+        return tuple(_write_rows(o, r, start) for o, r in zip(out, block, strict=True))
 
     zeros = jnp.zeros((n,), acc)
-    return _loop(_cdiv(n, bt), token_block, _varying(vma, *(zeros,) * 5), (h, w))
+    return _loop(token_blocks, token_block, _varying(vma, *(zeros,) * 5), (h, w))
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -203,12 +205,16 @@ def _loop(count: int, body, carry, operands: tuple):
     return lax.fori_loop(0, count, step, (carry, operands))[0]
 
 
-def _write_rows(out, rows, start, fresh):
-    """`out` with the fresh `rows` written at `start` (stale ones keep their earlier value)."""
-    current = lax.dynamic_slice_in_dim(out, start, rows.shape[0]).astype(rows.dtype)
-    fresh = fresh.reshape(fresh.shape + (1,) * (rows.ndim - 1))
-    update = jnp.where(fresh, rows, current).astype(out.dtype)
-    return lax.dynamic_update_slice_in_dim(out, update, start, 0)
+def _write_rows(out, rows, start):
+    """`out` with `rows` written at `start`, in `out`'s dtype.
+
+    Nothing is selected or added in `out`'s dtype: XLA:CPU computes 16-bit elementwise
+    operations in float32, and moved that cast onto all of a bf16 `out`, updating it out of
+    place (a second weight-sized buffer, 1.1 GB at the Gemma-2 shape). Callers visit the
+    blocks in reverse, so a shifted last block's stale rows are overwritten by the block
+    before it with their right values.
+    """
+    return lax.dynamic_update_slice_in_dim(out, rows.astype(out.dtype), start, 0)
 
 
 def _combine(m, s, e, tgt, total, axis_name):
@@ -261,9 +267,12 @@ def _blocked_bwd(static: _Static, residuals, cotangents):
     acc = _accumulator(h, w)
     vma = _vma(h, w, b, y, active, eps, z, cap, lse, g)
 
+    vocab_blocks = _cdiv(v, bv)
+
     def vocab_block(j, carry, h, w):
         dh, dw, db, scalars = carry
-        vstart, fresh = _block(j, bv, v)
+        # Last block first: see _write_rows.
+        vstart, fresh = _block(vocab_blocks - 1 - j, bv, v)
         w_v = lax.dynamic_slice_in_dim(w, vstart, bv)
         b_v = lax.dynamic_slice_in_dim(b, vstart, bv) if static.has_bias else None
         cols = vstart + jnp.arange(bv)
@@ -312,15 +321,15 @@ def _blocked_bwd(static: _Static, residuals, cotangents):
         init = (dh, *_varying(vma, jnp.zeros((bv, d), acc),
                               jnp.zeros((bv,), acc)), scalars)
         dh, dw_v, db_v, scalars = _loop(_cdiv(n, bt), token_block, init, (h, w_v))
-        dw = _write_rows(dw, dw_v, vstart, fresh)
+        dw = _write_rows(dw, dw_v, vstart)
         if static.has_bias:
-            db = _write_rows(db, db_v, vstart, fresh)
+            db = _write_rows(db, db_v, vstart)
         return dh, dw, db, scalars
 
     init = _varying(vma, jnp.zeros((n, d), acc), jnp.zeros(w.shape, w.dtype),
                     jnp.zeros((v,), b.dtype if static.has_bias else acc),
                     jnp.zeros((2,), acc))
-    dh, dw, db, scalars = _loop(_cdiv(v, bv), vocab_block, init, (h, w))
+    dh, dw, db, scalars = _loop(vocab_blocks, vocab_block, init, (h, w))
     d_eps, d_cap = scalars[0], scalars[1]
     d_z = jnp.sum(g * lse**2)
     # Inside shard_map, inputs replicated over the vocabulary shards (h, the hyperparameters)
@@ -357,8 +366,14 @@ def _reference(h, w, b, y, active, eps, z, cap, static: _Static):
     return loss, stats
 
 
-@loss_function(static=("implementation", "block_size", "vocab_block_size", "axis_name",
-                       "batch_axis_name", "return_stats"))
+@loss_function(
+    static=("implementation", "block_size", "vocab_block_size", "axis_name", "batch_axis_name",
+            "return_stats"),
+    valid={"label_smoothing": (lambda e: (e >= 0) & (e <= 1), "in [0, 1]"),
+           "z_loss": (lambda z: z >= 0, "non-negative"),
+           "logit_softcap": (lambda c: c > 0, "positive (or None)")},
+    indices=(_checks.Indices("target", "weight", axis=0, ignore="ignore_index"),),
+)
 def linear_cross_entropy(
     input,
     weight,
@@ -400,11 +415,13 @@ def linear_cross_entropy(
       reduction: ``"mean"`` (over kept tokens), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True tokens count.
       ignore_index: a label that contributes nothing (traced). Labels outside ``[0, V)``
-        otherwise give NaN.
+        otherwise give NaN (``jaxloss.checked`` raises).
       label_smoothing: $\varepsilon \in [0, 1]$, PyTorch's semantics (traced).
       z_loss: coefficient $z$ of the PaLM auxiliary loss $\operatorname{lse}^2$ (Chowdhery et
         al. 2022, §5) (traced).
       logit_softcap: $c$, Gemma 2's ``c * tanh(logits / c)`` soft-capping, or None (traced).
+        Python or NumPy values of these three options outside their ranges ($\varepsilon \in
+        [0, 1]$, $z \ge 0$, $c > 0$) raise ``ValueError``.
       implementation: ``"blocked"`` (the memory-lean custom VJP; reverse mode only),
         ``"reference"`` (materialises the logits; supports forward-mode AD), or ``"auto"``:
         blocked once float32 logits would exceed 32 MiB, or when `axis_name` is given.

@@ -30,7 +30,8 @@ Notation and conventions (those of rlax, after Sutton & Barto):
   recompile). The value losses are $\tfrac12 \delta^2$ of their TD error $\delta$, or
   $\text{huber}_\kappa(\delta)$ with ``huber_delta=`` $\kappa$.
 * **Action indices** (any integer dtype) cannot be range-checked under ``jit``: an action
-  outside ``[0, A)`` makes its loss NaN rather than silently reading another action.
+  outside ``[0, A)`` makes its loss NaN rather than silently reading another action;
+  ``jaxloss.checked(loss)`` raises an error naming it instead.
 
 Estimators (not losses: no reduction): `discounted_returns`, `n_step_returns`, `lambda_returns`,
 `generalized_advantage_estimation`, `vtrace`. Losses: `td_loss`, `td_lambda_loss`,
@@ -525,13 +526,21 @@ def _value_loss(error, huber_delta):
     return 0.5 * error * error if huber_delta is None else _huber(error, huber_delta)
 
 
+# Option values checked when given as Python or NumPy numbers (traced ones cannot be).
+_HUBER_OK = {"huber_delta": (lambda k: k > 0, "positive (or None)")}
+_EPSILON_OK = {"epsilon": (lambda e: e >= 0, "non-negative")}
+_LAMBDA_OK = {"lambda_": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]")}
+# Integer actions, which jit cannot range-check: `jaxloss.checked` does.
+_ACTIONS = _checks.Indices("a_tm1", "q_tm1", what="action indices")
+
 _VALUE_OPTIONS = r"""reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per transition).
       where: optional boolean mask broadcastable to the unreduced loss; only True entries
         count (padding, steps that must not be learned from).
       huber_delta: None (default) for $\tfrac12 \delta^2$; a threshold $\kappa > 0$ (traced)
         for the Huber loss $\text{huber}_\kappa(\delta)$ ($\tfrac12\delta^2$ for
         $\lvert\delta\rvert \le \kappa$, $\kappa(\lvert\delta\rvert - \tfrac12\kappa)$
-        beyond), whose gradient is $\delta$ clipped to $[-\kappa, \kappa]$.
+        beyond), whose gradient is $\delta$ clipped to $[-\kappa, \kappa]$. A Python or
+        NumPy value that is not positive raises ``ValueError``.
       stop_target_gradients: treat the target as a constant (default, static); False also
         differentiates the target."""
 
@@ -546,7 +555,7 @@ def _value_doc(fn):
     return fn
 
 
-@loss_function(static=("stop_target_gradients",))
+@loss_function(static=("stop_target_gradients",), valid=_HUBER_OK)
 @_value_doc
 def td_loss(
     v_tm1,
@@ -594,7 +603,7 @@ def td_loss(
     return elementwise("td_loss", pointwise, arrays, reduction=reduction, where=where)
 
 
-@loss_function(static=("stop_target_gradients", "time_axis"))
+@loss_function(static=("stop_target_gradients", "time_axis"), valid=_HUBER_OK | _LAMBDA_OK)
 @_value_doc
 def td_lambda_loss(
     v_tm1,
@@ -625,7 +634,8 @@ def td_lambda_loss(
       r_t: rewards $r_i$, the same shape.
       discount_t: discounts $\gamma_i$, the same shape; 0 at terminal transitions.
       v_t: $V(s_{i+1})$, the same shape (a constant by default).
-      lambda_: $\lambda$ (required), a scalar or one value per step (traced).
+      lambda_: $\lambda \in [0, 1]$ (required), a scalar or one value per step (traced;
+        Python or NumPy values outside raise ``ValueError``).
       {options}
       time_axis: the time axis of the arrays (static; default 0, time-major; -1 for
         batch-major ``[B, T]``).
@@ -716,7 +726,7 @@ def _q_doc(fn):
     return _value_doc(fn)
 
 
-@loss_function(static=("stop_target_gradients",))
+@loss_function(static=("stop_target_gradients",), valid=_HUBER_OK, indices=(_ACTIONS,))
 @_q_doc
 def q_learning_loss(
     q_tm1,
@@ -760,7 +770,7 @@ def q_learning_loss(
     return _action_value_loss(t, bootstrap, huber_delta, stop_target_gradients, reduction)
 
 
-@loss_function(static=("stop_target_gradients",))
+@loss_function(static=("stop_target_gradients",), valid=_HUBER_OK, indices=(_ACTIONS,))
 @_q_doc
 def double_q_learning_loss(
     q_tm1,
@@ -813,7 +823,11 @@ def double_q_learning_loss(
     return _action_value_loss(t, bootstrap, huber_delta, stop_target_gradients, reduction)
 
 
-@loss_function(static=("stop_target_gradients",))
+@loss_function(
+    static=("stop_target_gradients",),
+    valid=_HUBER_OK,
+    indices=(_ACTIONS, _checks.Indices("a_t", "q_t", what="action indices")),
+)
 @_q_doc
 def sarsa_loss(
     q_tm1,
@@ -858,7 +872,7 @@ def sarsa_loss(
     return _action_value_loss(t, bootstrap, huber_delta, stop_target_gradients, reduction)
 
 
-@loss_function(static=("stop_target_gradients",))
+@loss_function(static=("stop_target_gradients",), valid=_HUBER_OK, indices=(_ACTIONS,))
 @_q_doc
 def expected_sarsa_loss(
     q_tm1,
@@ -906,7 +920,10 @@ def expected_sarsa_loss(
     return _action_value_loss(t, bootstrap, huber_delta, stop_target_gradients, reduction)
 
 
-@loss_function(static=("stop_target_gradients",))
+@loss_function(
+    static=("stop_target_gradients",),
+    valid=_HUBER_OK | {"tau_src": (lambda t: (t >= 0) & (t <= 1), "in [0, 1]")},
+)
 @_value_doc
 def quantile_regression_loss(
     dist_src,
@@ -932,14 +949,16 @@ def quantile_regression_loss(
 
     Args:
       dist_src: the quantile estimates $z_j$ being learned, shape ``(..., N)``.
-      tau_src: their quantile levels $\tau_j \in (0, 1)$, shape ``(..., N)`` or ``(N,)``
+      tau_src: their quantile levels $\tau_j \in [0, 1]$ (Python or NumPy values outside
+        raise ``ValueError``), shape ``(..., N)`` or ``(N,)``
         (shared), e.g. $\tau_j = (2j - 1) / 2N$.
       dist_target: samples $z'_k$ of the target distribution (e.g.
         $r + \gamma z(s', a^*)$), shape ``(..., M)``, $M \ge 1$.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per distribution, ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True entries count.
       huber_delta: None (default) for $\rho(u) = \lvert u\rvert$; a threshold $\kappa > 0$
-        (traced) for $\rho = \text{huber}_\kappa$.
+        (traced) for $\rho = \text{huber}_\kappa$ (a Python or NumPy value that is not
+        positive raises ``ValueError``).
       stop_target_gradients: treat `dist_target` as a constant (default, static).
 
     Returns:
@@ -983,7 +1002,10 @@ def quantile_regression_loss(
 # Policy losses.
 
 
-@loss_function(static=("stop_target_gradients",))
+@loss_function(
+    static=("stop_target_gradients",),
+    indices=(_checks.Indices("a_t", "logits_t", what="action indices"),),
+)
 def policy_gradient_loss(
     logits_t, a_t, adv_t, *, reduction="mean", where=None, stop_target_gradients=True
 ):
@@ -1065,7 +1087,7 @@ def entropy_loss(logits_t, *, reduction="mean", where=None):
     return reduce(jnp.sum(pi * safe_log_pi, axis=-1), reduction, mask=t.keep)
 
 
-@loss_function(static=("stop_target_gradients",))
+@loss_function(static=("stop_target_gradients",), valid=_EPSILON_OK)
 def ppo_clip_loss(
     log_probs,
     old_log_probs,
@@ -1097,7 +1119,8 @@ def ppo_clip_loss(
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per step, ``(...)``) for the
         loss; the logged quantities are always means over the kept steps.
       where: optional boolean mask broadcastable to ``(...)``; only True steps count.
-      epsilon: the clip range $\epsilon$ (traced; default 0.2).
+      epsilon: the clip range $\epsilon \ge 0$ (traced; default 0.2; a negative Python or
+        NumPy value raises ``ValueError``).
       stop_target_gradients: treat `old_log_probs` and `advantages` as constants (default,
         static).
 
@@ -1136,7 +1159,7 @@ def ppo_clip_loss(
     return PPOClipLoss(loss, *jax.lax.stop_gradient(logged))
 
 
-@loss_function(static=("stop_target_gradients",))
+@loss_function(static=("stop_target_gradients",), valid=_EPSILON_OK | _HUBER_OK)
 def ppo_value_loss(
     values,
     returns,
@@ -1164,8 +1187,9 @@ def ppo_value_loss(
         required with `epsilon`, otherwise unused.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per step, ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True steps count.
-      epsilon: None (default: no clipping) or the clip range $\epsilon$ (traced).
-      huber_delta: None (default) or a Huber threshold $\kappa > 0$ (traced).
+      epsilon: None (default: no clipping) or the clip range $\epsilon \ge 0$ (traced).
+      huber_delta: None (default) or a Huber threshold $\kappa > 0$ (traced). Python or
+        NumPy values of these two outside their ranges raise ``ValueError``.
       stop_target_gradients: treat `returns` and `old_values` as constants (default,
         static).
 

@@ -258,10 +258,12 @@ def test_triplet_with_distance_default_and_custom(swap):
 
 
 def test_triplet_with_distance_accepts_any_margin():
-    # PyTorch raises for margin <= 0; a traced margin cannot be checked, so it is used as is.
+    # PyTorch raises for margin <= 0, and so does a Python margin (tests/test_errors.py); a
+    # traced margin cannot be checked, so it is used as is.
     a, pos, neg = _normal(5, 4, seed=14), _normal(5, 4, seed=15), _normal(5, 4, seed=16)
     gap = _distance_reference(a, pos, 2, 1e-6) - _distance_reference(a, neg, 2, 1e-6)
-    loss = jaxloss.triplet_margin_with_distance_loss(a, pos, neg, margin=-0.5, reduction="sum")
+    loss = jaxloss.triplet_margin_with_distance_loss(a, pos, neg, margin=jnp.asarray(-0.5),
+                                                     reduction="sum")
     _close(loss, np.maximum(gap - 0.5, 0).sum())
 
 
@@ -433,8 +435,9 @@ def test_triplet_swap_splits_a_tie_in_halves():
 
 @pytest.mark.parametrize("p", [0.0, -1.0])
 def test_triplet_nonpositive_p_is_nan(p):
+    # A traced p; a Python one raises (tests/test_errors.py).
     a = _normal(2, 3)
-    assert np.isnan(jaxloss.triplet_margin_loss(a, a + 1, a - 1, p=p))
+    assert np.isnan(jaxloss.triplet_margin_loss(a, a + 1, a - 1, p=jnp.asarray(p)))
 
 
 def test_multi_margin_rejects_other_exponents():

@@ -52,6 +52,17 @@ class Entry:
     # False where the gradient is by design not the value's derivative (a factor held constant,
     # as complete IoU's trade-off): finite differences cannot check it, its own tests do.
     exact_gradient: bool = True
+    # The loss's domain, for the property tests (tests/test_properties.py), which scale every
+    # other floating positional array by factors from 1e-30 up to `max_scale`:
+    probabilities: tuple[int, ...] = ()  # arrays in [0, 1]: scaled down only, tried at 0 and 1
+    fixed: tuple[int, ...] = ()  # floating arrays of labels (+-1, 0/1): never scaled
+    max_scale: float = 1e30
+    # The smallest scale at which float64 computes the same function as float32 (the property
+    # tests' oracle): below it, only finiteness is checked (an epsilon of the dtype's own).
+    float64_oracle_from: float = 0.0
+    # Variants whose "mean" is not the kept entries' sum over their number, each with what it
+    # divides by instead (class weights, pairs); the other variants are checked to be.
+    weighted_mean: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def variants(self) -> tuple[str, ...]:

@@ -110,6 +110,12 @@ def _the_loss(result):
     return result.loss
 
 
+_BY_PAIRS = "the number of ordered pairs in the kept lists"
+# Embeddings shorter than the square root of the dtype's epsilon are not normalised (optax's
+# convention), so float32 and float64 differ for embeddings scaled below 1e-3.
+_NORMALISED_FROM = 1e-3
+
+
 def _entries() -> tuple[Entry, ...]:
     m = MappingProxyType
     jl = jaxloss
@@ -117,25 +123,31 @@ def _entries() -> tuple[Entry, ...]:
         Entry("info_nce_loss", "contrastive", jl.info_nce_loss,
               m({"groups": _grouped}),
               _ntxent_baseline, "optax.ntxent", integer_argnums=(1,),
-              hyperparameters=m({"temperature": (0.07, 0.5)})),
+              hyperparameters=m({"temperature": (0.07, 0.5)}),
+              weighted_mean=m({"groups": "the number of positive pairs"}),
+              float64_oracle_from=_NORMALISED_FROM),
         Entry("clip_loss", "contrastive", jl.clip_loss,
               m({"normalized": _image_text}),
               _clip_baseline, "optax.softmax_cross_entropy_with_integer_labels",
               grad_argnums=(0, 1),
-              hyperparameters=m({"log_scale": (math.log(1 / 0.07), 0.5)})),
+              hyperparameters=m({"log_scale": (math.log(1 / 0.07), 0.5)}),
+              float64_oracle_from=_NORMALISED_FROM),
         Entry("siglip_loss", "contrastive", jl.siglip_loss,
               m({"normalized": _image_text}),
               _siglip_baseline, "optax.sigmoid_binary_cross_entropy", grad_argnums=(0, 1),
-              hyperparameters=m({"log_scale": (math.log(10.0), 0.5), "bias": (-10.0, 0.0)})),
+              hyperparameters=m({"log_scale": (math.log(10.0), 0.5), "bias": (-10.0, 0.0)}),
+              float64_oracle_from=_NORMALISED_FROM),
         Entry("ranking_softmax_loss", "ranking", jl.ranking_softmax_loss,
               m({"graded": _lists}),
               lambda s, y: optax.losses.ranking_softmax_loss(s, y.astype(s.dtype)),
               "optax.losses.ranking_softmax_loss"),
         Entry("pairwise_logistic_loss", "ranking", jl.pairwise_logistic_loss, m({"graded": _lists}),
-              _pairwise_baseline(lambda d: jnp.log1p(jnp.exp(-d))), "jnp"),
+              _pairwise_baseline(lambda d: jnp.log1p(jnp.exp(-d))), "jnp",
+              weighted_mean=m({"graded": _BY_PAIRS})),
         Entry("pairwise_hinge_loss", "ranking", jl.pairwise_hinge_loss, m({"graded": _lists}),
               _pairwise_baseline(lambda d: jnp.maximum(1.0 - d, 0.0)), "jnp",
-              hyperparameters=m({"margin": (1.0, 0.5)}), smooth=False),
+              hyperparameters=m({"margin": (1.0, 0.5)}), smooth=False,
+              weighted_mean=m({"graded": _BY_PAIRS})),
         Entry("dpo_loss", "preference", jl.dpo_loss,
               m({"sigmoid": _dpo,
                  "hinge": lambda k, n, d: _dpo(k, n, d, loss_type="hinge", beta=0.05),

@@ -230,6 +230,11 @@ def _multilabel_margin_baseline(x, targets):
     return jnp.mean(jnp.sum(jnp.where(pairs, hinge, 0.0), (-2, -1)) / x.shape[-1])
 
 
+# What "mean" divides by where it is not the number of kept entries (see Entry.weighted_mean).
+_BY_WEIGHT = "the kept entries' weights (PyTorch's weighted mean)"
+_BY_LABEL_WEIGHT = "the class weights of the kept, non-ignored labels (PyTorch)"
+
+
 def _entries() -> tuple[Entry, ...]:
     m = MappingProxyType
     jl = jaxloss
@@ -237,11 +242,11 @@ def _entries() -> tuple[Entry, ...]:
         Entry("l1_loss", "regression", jl.l1_loss,
               m({"plain": _pair, "weighted": _pair_weighted}),
               lambda x, y: jnp.mean(jnp.abs(x - y)), "jnp", "l1_loss",
-              grad_argnums=(0, 1), smooth=False),
+              grad_argnums=(0, 1), smooth=False, weighted_mean=m({"weighted": _BY_WEIGHT})),
         Entry("mse_loss", "regression", jl.mse_loss,
               m({"plain": _pair, "weighted": _pair_weighted}),
               lambda x, y: optax.squared_error(x, y).mean(), "optax.squared_error", "mse_loss",
-              grad_argnums=(0, 1)),
+              grad_argnums=(0, 1), weighted_mean=m({"weighted": _BY_WEIGHT})),
         Entry("huber_loss", "regression", jl.huber_loss,
               m({"plain": _pair, "weighted": _pair_weighted}),
               lambda x, y: optax.huber_loss(x, y).mean(), "optax.huber_loss", "huber_loss",
@@ -263,7 +268,7 @@ def _entries() -> tuple[Entry, ...]:
               m({"probabilities": _kl_sample,
                  "log_target": lambda k, n, d: _kl_sample(k, n, d, True)}),
               lambda x, t: jnp.mean(jax.scipy.special.xlogy(t, t) - t * x), "jnp", "kl_div",
-              grad_argnums=(0, 1)),
+              grad_argnums=(0, 1), probabilities=(1,)),
         Entry("cross_entropy", "classification", jl.cross_entropy,
               m({"labels": _logits_labels, "labels_options": _logits_labels_options,
                  "probabilities": _logits_probabilities,
@@ -272,17 +277,19 @@ def _entries() -> tuple[Entry, ...]:
               "optax.softmax_cross_entropy_with_integer_labels", "cross_entropy",
               grad_argnums=(0, 1), integer_argnums=(1,),
               hyperparameters=m({"label_smoothing": (0.0, 0.1),
-                                 "weight": (jnp.ones(CLASSES), jnp.arange(1.0, CLASSES + 1))})),
+                                 "weight": (jnp.ones(CLASSES), jnp.arange(1.0, CLASSES + 1))}),
+              probabilities=(1,), weighted_mean=m({"labels_options": _BY_LABEL_WEIGHT})),
         Entry("nll_loss", "classification", jl.nll_loss,
               m({"labels": _log_probs_labels,
                  "weighted_ignored": lambda k, n, d: _log_probs_labels(k, n, d, True)}),
               lambda x, y: -jnp.mean(_take(x, y)), "jnp", "nll_loss", integer_argnums=(1,),
-              hyperparameters=m({"ignore_index": (-100, 0)})),
+              hyperparameters=m({"ignore_index": (-100, 0)}),
+              weighted_mean=m({"weighted_ignored": _BY_LABEL_WEIGHT})),
         Entry("binary_cross_entropy", "classification", jl.binary_cross_entropy,
               m({"plain": _probs_targets,
                  "weighted": lambda k, n, d: _probs_targets(k, n, d, True)}),
               lambda p, y: -jnp.mean(y * jnp.log(p) + (1 - y) * jnp.log1p(-p)), "jnp",
-              "binary_cross_entropy", grad_argnums=(0, 1)),
+              "binary_cross_entropy", grad_argnums=(0, 1), probabilities=(0, 1)),
         Entry("binary_cross_entropy_with_logits", "classification",
               jl.binary_cross_entropy_with_logits,
               m({"plain": _logit_targets,
@@ -290,22 +297,24 @@ def _entries() -> tuple[Entry, ...]:
               lambda x, y: optax.sigmoid_binary_cross_entropy(x, y).mean(),
               "optax.sigmoid_binary_cross_entropy", "binary_cross_entropy_with_logits",
               grad_argnums=(0, 1),
-              hyperparameters=m({"pos_weight": (jnp.ones(CLASSES), 3 * jnp.ones(CLASSES))})),
+              hyperparameters=m({"pos_weight": (jnp.ones(CLASSES), 3 * jnp.ones(CLASSES))}),
+              probabilities=(1,)),
         Entry("hinge_embedding_loss", "margin", jl.hinge_embedding_loss,
               m({"int_signs": _scores_signs}),
               lambda x, y: jnp.mean(jnp.where(y == 1, x, jax.nn.relu(1.0 - x))), "jnp",
-              "hinge_embedding_loss", hyperparameters=m({"margin": (1.0, 0.5)}), smooth=False),
+              "hinge_embedding_loss", hyperparameters=m({"margin": (1.0, 0.5)}), smooth=False,
+              fixed=(1,)),
         Entry("soft_margin_loss", "margin", jl.soft_margin_loss,
               m({"int_signs": _scores_signs,
                  "float_signs": lambda k, n, d: _scores_signs(k, n, d, d)}),
               lambda x, y: jnp.mean(jax.nn.softplus(-y * x)), "jnp", "soft_margin_loss",
-              grad_argnums=(0,)),
+              grad_argnums=(0,), fixed=(1,)),
         Entry("multilabel_soft_margin_loss", "margin", jl.multilabel_soft_margin_loss,
               m({"plain": _multilabel_binary,
                  "weighted": lambda k, n, d: _multilabel_binary(k, n, d, True)}),
               lambda x, y: optax.sigmoid_binary_cross_entropy(x, y).mean(),
               "optax.sigmoid_binary_cross_entropy", "multilabel_soft_margin_loss",
-              grad_argnums=(0, 1)),
+              grad_argnums=(0, 1), probabilities=(1,)),
         Entry("multilabel_margin_loss", "margin", jl.multilabel_margin_loss,
               m({"indices": _multilabel_indices}), _multilabel_margin_baseline, "jnp",
               "multilabel_margin_loss", integer_argnums=(1,), smooth=False),
@@ -348,9 +357,13 @@ def _entries() -> tuple[Entry, ...]:
               "linear_cross_entropy", grad_argnums=(0, 1), integer_argnums=(2,),
               hyperparameters=m({"label_smoothing": (0.0, 0.1), "z_loss": (0.0, 1e-2),
                                  "logit_softcap": (3.0, 5.0), "ignore_index": (-100, 0)}),
-              reverse_only=frozenset({"blocked_options"})),
+              reverse_only=frozenset({"blocked_options"}),
+              # The logits are products of two inputs: float32 holds them up to 1e15 each.
+              max_scale=1e15),
         Entry("ctc_loss", "sequence", jl.ctc_loss, m({"padded": _ctc}), _ctc_baseline,
-              "optax.ctc_loss", "ctc_loss", integer_argnums=(1, 2, 3)),
+              "optax.ctc_loss", "ctc_loss", integer_argnums=(1, 2, 3),
+              weighted_mean=m({"padded": "each loss over its target length, then the number "
+                                         "of kept examples (PyTorch)"})),
     )
 
 

@@ -165,38 +165,40 @@ def _entries() -> tuple[Entry, ...]:
     jl = jaxloss
     huber = m({"huber_delta": (1.0, 0.5)})
 
-    def q_entry(name, bootstrap, next_value, integer=(1,), **options):
+    def q_entry(name, bootstrap, next_value, integer=(1,), probabilities=(3,), **options):
         """Squared-error samples, and Huber ones with `options` (each entry one more)."""
         makers = {"squared": lambda k, n, d: _action_values(k, n, d, bootstrap),
                   "huber": lambda k, n, d: _action_values(k, n, d, bootstrap, huber_delta=1.0,
                                                           **options)}
         return Entry(name, "reinforcement", getattr(jl, name), m(makers),
                      _q_baseline(next_value), "jnp", integer_argnums=integer,
-                     hyperparameters=huber)
+                     hyperparameters=huber, probabilities=probabilities)
 
     return (
         Entry("td_loss", "reinforcement", jl.td_loss,
               m({"squared": _state_values,
                  "huber_through_target": lambda k, n, d: _state_values(
                      k, n, d, huber_delta=1.0, stop_target_gradients=False)}),
-              _td_baseline, "jnp", hyperparameters=huber),
+              _td_baseline, "jnp", hyperparameters=huber, probabilities=(2,)),
         Entry("td_lambda_loss", "reinforcement", jl.td_lambda_loss,
               m({"squared": _trajectories,
                  "huber_through_target": lambda k, n, d: _trajectories(
                      k, n, d, lambda_=0.5, huber_delta=1.0, stop_target_gradients=False)}),
               _td_lambda_baseline, "jnp",
-              hyperparameters=m({"lambda_": (0.8, 0.3), "huber_delta": (1.0, 0.5)})),
+              hyperparameters=m({"lambda_": (0.8, 0.3), "huber_delta": (1.0, 0.5)}),
+              probabilities=(2,)),
         q_entry("q_learning_loss", "q_t", lambda q_t: jnp.max(q_t, axis=-1)),
         q_entry("double_q_learning_loss", "double",
                 lambda value, selector: _rows(value, jnp.argmax(selector, axis=-1))),
         q_entry("sarsa_loss", "sarsa", _rows, integer=(1, 5), stop_target_gradients=False),
         q_entry("expected_sarsa_loss", "expected",
-                lambda q_t, probs: jnp.einsum("na,na->n", q_t, probs),
+                lambda q_t, probs: jnp.einsum("na,na->n", q_t, probs), probabilities=(3, 5),
                 stop_target_gradients=False),
         Entry("quantile_regression_loss", "reinforcement", jl.quantile_regression_loss,
               m({"absolute": _quantiles,
                  "huber": lambda k, n, d: _quantiles(k, n, d, huber_delta=1.0)}),
-              _quantile_baseline, "jnp", hyperparameters=huber, smooth=False),
+              _quantile_baseline, "jnp", hyperparameters=huber, smooth=False,
+              probabilities=(1,)),
         Entry("policy_gradient_loss", "reinforcement", jl.policy_gradient_loss,
               m({"logits": _policy,
                  "through_advantages": lambda k, n, d: _policy(
