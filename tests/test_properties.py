@@ -340,8 +340,9 @@ class Harness:
     def run(self, draw):
         stats = self.stats
         stats["cases"] += 1
+        scale = min(draw.scale, self.entry.max_scale)  # as _sample applies it
         stats["classes"] |= {f"mask: {draw.mask}", f"poison: {draw.poison}",
-                             f"scale {draw.scale:g}", "f32", "bf16", "f16", "f64"}
+                             f"scale {scale:g}", "f32", "bf16", "f16", "f64"}
         sample = self._sample(draw, BATCH, draw.scale)
         where = self._where(draw, self.loss_shape)
         mask = jnp.asarray(where)
