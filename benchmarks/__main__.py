@@ -14,6 +14,7 @@ import sys
 # span the sweep; the committed results use --sizes 1e3,1e4,1e5,1e6 --repeats 15.
 DEFAULT_SIZES = (1_000, 1_000_000)
 DEFAULT_REPEATS = 5
+DEFAULT_COMPILES = 3
 QUICK_SIZES = (1_000, 100_000)
 RESULTS = pathlib.Path(__file__).with_name("results")
 
@@ -45,6 +46,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
     p.add_argument("--repeats", type=int,
                    help=f"timed samples per program (default: {DEFAULT_REPEATS}, --quick: 3)")
+    p.add_argument("--compiles", type=int, default=DEFAULT_COMPILES,
+                   help="cold compiles of jaxloss and of the baseline per program, at sizes "
+                        "where the bars apply (their median counts; one below; default: "
+                        f"{DEFAULT_COMPILES})")
     p.add_argument("--out", type=pathlib.Path, default=RESULTS,
                    help=f"directory for the result files (default: {RESULTS})")
     p.add_argument("--quick", action="store_true",
@@ -60,6 +65,8 @@ def main(argv=None) -> int:
     args.repeats = args.repeats or (3 if args.quick else DEFAULT_REPEATS)
     if args.repeats < 1:
         parser().error("--repeats must be at least 1")
+    if args.compiles < 1:
+        parser().error("--compiles must be at least 1")
 
     import jax
 
@@ -87,7 +94,7 @@ def main(argv=None) -> int:
     print(f"benchmarks: {len(entries)} losses x {len(args.sizes)} sizes x 2 modes on "
           f"{env['backend']} ({env['device_name']}), {args.dtype}", file=sys.stderr)
     records, skipped = run.sweep(entries, args.sizes, args.dtype, device.platform, device,
-                                 args.repeats)
+                                 args.repeats, args.compiles)
     if not records:
         print("benchmarks: every case was skipped:", file=sys.stderr)
         for s in skipped:

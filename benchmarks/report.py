@@ -124,7 +124,9 @@ def markdown(env, records, skipped) -> str:
     out = [f"# jaxloss benchmarks: {env['backend']}, {env['device_name']}", ""]
     out.append(f"Measured {env['date']} with `{env['command']}` (jax {env['jax']}, jaxlib "
                f"{env['jaxlib']}, optax {env['optax']}, torch {env['torch'] or 'not installed'}, "
-               f"{env['cpu_count']} CPU cores, dtype {env['dtype']}, {env['repeats']} repeats).")
+               f"{env['cpu_count']} CPU cores, dtype {env['dtype']}, {env['repeats']} repeats, "
+               f"compile times the median of {env.get('compiles', 1)} cold compiles from size "
+               f"{BAR_MIN_SIZE:.0e}).")
     out.append("Times are medians of interleaved repeats; ratios compare programs of the same run. "
                "`vs floor` divides by a program that only reads the same inputs once; `vag` is "
                "`value_and_grad`.")

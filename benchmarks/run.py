@@ -13,7 +13,7 @@ import jaxlib
 import optax
 
 from . import cases as cases_lib
-from . import timing, torch_baseline
+from . import report, timing, torch_baseline
 
 
 def device_name(device) -> str:
@@ -47,6 +47,7 @@ def environment(device, args) -> dict:
         "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
         "dtype": args.dtype,
         "repeats": args.repeats,
+        "compiles": args.compiles,
     }
 
 
@@ -70,8 +71,8 @@ def _ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
 
-def measure(case: cases_lib.Case, backend: str, repeats: int) -> list[dict]:
-    """One record per mode for `case`."""
+def measure(case: cases_lib.Case, backend: str, repeats: int, compiles: int = 1) -> list[dict]:
+    """One record per mode for `case`; jaxloss and its baseline are compiled `compiles` times."""
     records = []
     floor = timing.compile_jax(case.program("floor", "value"), case.arrays)
     for mode in cases_lib.MODES:
@@ -86,6 +87,7 @@ def measure(case: cases_lib.Case, backend: str, repeats: int) -> list[dict]:
             torch_run = None if run is None else timing.eager(run)
         except (RuntimeError, TypeError, ValueError) as error:
             torch_error = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+        timing.recompile([p for p in (ours, base) if p is not None], compiles)
         floor.samples = []
         timing.interleave([p for p in (ours, base, floor, torch_run) if p is not None], repeats)
         record = {
@@ -99,6 +101,8 @@ def measure(case: cases_lib.Case, backend: str, repeats: int) -> list[dict]:
             "elementwise": case.elementwise,
             "lower_s": ours.lower_s,
             "compile_s": ours.compile_s,
+            "compile_min_s": min(ours.compiles),
+            "compiles": len(ours.compiles),
             "first_call_s": ours.first_call_s,
             "exec_median_s": ours.median,
             "exec_min_s": ours.min,
@@ -108,6 +112,7 @@ def measure(case: cases_lib.Case, backend: str, repeats: int) -> list[dict]:
             "baseline": case.entry.baseline_name,
             "baseline_lower_s": base and base.lower_s,
             "baseline_compile_s": base and base.compile_s,
+            "baseline_compile_min_s": base and min(base.compiles),
             "baseline_first_call_s": base and base.first_call_s,
             "baseline_exec_median_s": base and base.median,
             "baseline_exec_min_s": base and base.min,
@@ -150,22 +155,34 @@ class Progress:
         sys.stderr.flush()
 
 
-def sweep(entries, sizes, dtype, backend, device, repeats) -> tuple[list[dict], list[dict]]:
+# Inputs are made with eager jax.random calls, each compiled for its shape, and every cold
+# compile clears those caches too: making the inputs of a case just after the previous case's
+# compiles took 40% of the default run. Cases up to this many elements (the default sweep's,
+# about 1 GB in all) are therefore made before any is timed.
+PREMADE_MAX_SIZE = 2_000_000
+
+
+def sweep(entries, sizes, dtype, backend, device, repeats,
+          compiles=3) -> tuple[list[dict], list[dict]]:
     """Records of every (entry, size, mode), and the cases skipped with their reason."""
     records, skipped = [], []
     limit = memory_limit(device)
     progress = Progress(len(entries) * len(sizes))
     with jax.default_device(device):
+        premade = {(entry.name, size): cases_lib.make(entry, size, dtype)
+                   for entry in entries for size in sizes if size <= PREMADE_MAX_SIZE}
         for entry in entries:
             for size in sizes:
-                case = cases_lib.make(entry, size, dtype)
+                case = premade.pop((entry.name, size), None) or cases_lib.make(entry, size, dtype)
                 if limit is not None and case.input_bytes * MEMORY_FACTOR > limit:
                     skipped.append({"loss": entry.name, "size": size,
                                     "reason": f"inputs of {case.input_bytes / 2**20:.0f} MiB "
                                               f"need more than the {limit / 2**30:.1f} GiB free"})
                 else:
                     try:
-                        records += measure(case, backend, repeats)
+                        # bars apply from BAR_MIN_SIZE: there compile times are medians
+                        times = compiles if size >= report.BAR_MIN_SIZE else 1
+                        records += measure(case, backend, repeats, times)
                     except Exception as error:  # out of memory, mostly: report and go on
                         if "RESOURCE_EXHAUSTED" not in str(error):
                             raise

@@ -1,7 +1,9 @@
 """How one program is timed: trace+lower, XLA compile, first call, steady-state execution.
 
 Compilation is timed from cold caches (`jax.clear_caches()` first, persistent cache off), so the
-figure is what a user pays on the first step of a fresh process. Steady-state execution is timed
+figure is what a user pays on the first step of a fresh process. A single cold compile of a small
+program swings by tens of percent on a shared machine, so programs being compared are compiled
+several times, alternately (`recompile`), and the median counts. Steady-state execution is timed
 on the compiled executable with `block_until_ready`, in rounds that alternate between the
 programs being compared (`interleave`), so a slow moment of a shared machine hits all of them
 alike and their ratio stays meaningful.
@@ -25,10 +27,13 @@ class Compiled:
 
     run: Callable[[], object]  # one call with the inputs, blocked until ready
     lower_s: float | None
-    compile_s: float | None
+    compile_s: float | None  # the median of `compiles`
     first_call_s: float
     temp_bytes: int | None
     samples: list[float] = dataclasses.field(default_factory=list)  # seconds per call
+    compiles: list[float] = dataclasses.field(default_factory=list)  # cold compiles, seconds
+    lowers: list[float] = dataclasses.field(default_factory=list)  # their lowerings, seconds
+    relower: Callable[[], tuple[float, float]] | None = None  # one more cold lower + compile
 
     @property
     def median(self) -> float:
@@ -43,14 +48,20 @@ def _block(result):
     return jax.block_until_ready(result)
 
 
-def compile_jax(fn: Callable, arrays: Sequence[jax.Array]) -> Compiled:
-    """Lowers and compiles `fn(*arrays)` from cold caches and runs it once."""
+def _cold(fn: Callable, arrays: Sequence[jax.Array]):
+    """`fn` lowered and compiled for `arrays` from cold caches, with both durations."""
     jax.clear_caches()
     start = time.perf_counter()
     lowered = jax.jit(fn).lower(*arrays)
     lowered_at = time.perf_counter()
     compiled = lowered.compile()
-    compiled_at = time.perf_counter()
+    return compiled, lowered_at - start, time.perf_counter() - lowered_at
+
+
+def compile_jax(fn: Callable, arrays: Sequence[jax.Array]) -> Compiled:
+    """Lowers and compiles `fn(*arrays)` from cold caches and runs it once; `recompile` adds
+    more cold compiles of it."""
+    compiled, lower_s, compile_s = _cold(fn, arrays)
     memory = compiled.memory_analysis()
     temp = None if memory is None else int(memory.temp_size_in_bytes)
 
@@ -60,7 +71,24 @@ def compile_jax(fn: Callable, arrays: Sequence[jax.Array]) -> Compiled:
     first = time.perf_counter()
     run()
     first_call = time.perf_counter() - first
-    return Compiled(run, lowered_at - start, compiled_at - lowered_at, first_call, temp)
+    return Compiled(run, lower_s, compile_s, first_call, temp, compiles=[compile_s],
+                    lowers=[lower_s], relower=lambda: _cold(fn, arrays)[1:])
+
+
+def recompile(programs: Sequence[Compiled], times: int) -> None:
+    """Compiles each program until it has `times` cold compiles, alternating between them so a
+    slow moment hits all alike; `lower_s` and `compile_s` become the medians."""
+    for _ in range(times - 1):
+        for program in programs:
+            if program.relower is None:
+                continue
+            lower_s, compile_s = program.relower()
+            program.lowers.append(lower_s)
+            program.compiles.append(compile_s)
+    for program in programs:
+        if program.compiles:
+            program.lower_s = statistics.median(program.lowers)
+            program.compile_s = statistics.median(program.compiles)
 
 
 def eager(run: Callable[[], object]) -> Compiled:

@@ -433,6 +433,44 @@ def test_triplet_swap_splits_a_tie_in_halves():
     _close(grads[2], [-0.6, -0.8])
 
 
+def test_triplet_gradient_in_p_at_the_euclidean_norm(x64):
+    # p = 2 takes the direct Euclidean form, which does not contain p: the derivative in p
+    # must still be that of the p-norm, d/dp (sum |v|^p)^(1/p), checked by central
+    # differences of the loss in p.
+    a, pos, neg = _normal(5, 3, seed=3, dtype=np.float64), _normal(5, 3, seed=4,
+                                                                   dtype=np.float64), \
+        _normal(5, 3, seed=5, dtype=np.float64)
+
+    def loss(p):
+        return jaxloss.triplet_margin_loss(a, pos, neg, p=p, margin=3.0, reduction="sum")
+
+    h = 1e-6
+    numeric = (loss(2.0 + h) - loss(2.0 - h)) / (2 * h)
+    analytic = jax.grad(loss)(jnp.asarray(2.0))
+    assert abs(float(numeric)) > 1e-3  # the check is not vacuous
+    _close(analytic, numeric, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("name", ["cosine", "triplet"])
+def test_vmap_over_ordinary_and_huge_batches_equals_the_loop(name):
+    # Ordinary inputs take the direct sums, entries of 1e25 the scaled form; vmap over a
+    # stack of both computes both forms for both (a select): the form not taken must leak
+    # no NaN into the gradients.
+    loss = {"cosine": lambda x, y: jaxloss.cosine_embedding_loss(x, y, jnp.array([1, -1, 1])),
+            "triplet": lambda x, y: jaxloss.triplet_margin_loss(x, y, 0.5 * x - y)}[name]
+    x, y = _normal(2, 3, 4, seed=6), _normal(2, 3, 4, seed=7)
+    x[1] *= 1e25
+    y[1] *= 1e25
+    value_and_grad = jax.value_and_grad(loss, argnums=(0, 1))
+    mapped = jax.vmap(value_and_grad)(x, y)
+    for b in range(2):
+        value, grads = value_and_grad(x[b], y[b])
+        assert np.isfinite(value) and all(np.all(np.isfinite(g)) for g in grads)
+        _close(mapped[0][b], value, rtol=1e-6)
+        for g_mapped, g in zip(mapped[1], grads, strict=True):
+            _close(g_mapped[b], g, rtol=1e-5, atol=1e-30)
+
+
 @pytest.mark.parametrize("p", [0.0, -1.0])
 def test_triplet_nonpositive_p_is_nan(p):
     # A traced p; a Python one raises (tests/test_errors.py).
