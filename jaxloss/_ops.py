@@ -12,9 +12,17 @@ import jax
 import jax.numpy as jnp
 
 
+@jax.custom_jvp
 def abs_(x):
-    """``|x|`` with derivative ``sign(x)``, 0 at 0 (torch's ``abs`` backward)."""
-    return x * jnp.sign(x)
+    """``|x|`` with derivative ``sign(x)``, 0 at 0 (torch's ``abs`` backward; JAX's is 1).
+
+    A rule rather than ``x * sign(x)``: the value is then one ``abs``, which XLA:CPU
+    vectorises with the reduction that follows (l1_loss at 1.24x a plain ``jnp.abs`` before).
+    """
+    return jnp.abs(x)
+
+
+abs_.defjvp(lambda primals, tangents: (abs_(primals[0]), jnp.sign(primals[0]) * tangents[0]))
 
 
 def clamp_min(x, low):

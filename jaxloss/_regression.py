@@ -85,9 +85,45 @@ def mse_loss(input, target, *, reduction="mean", where=None, weight=None):
 
 
 def _huber(error, delta):
-    """``0.5 e²`` for ``|e| < delta``, ``delta (|e| - delta / 2)`` beyond."""
+    """``0.5 e²`` for ``|e| < delta``, ``delta (|e| - delta / 2)`` beyond (``delta > 0``)."""
+    return delta * _smooth_l1(error, delta)
+
+
+@jax.custom_jvp
+def _smooth_l1(error, beta):
+    """``0.5 e² / beta`` for ``|e| < beta``, ``|e| - beta / 2`` beyond; ``|e|`` for beta = 0.
+
+    The value is ``0.5 m² / beta + (|e| - m)`` with ``m = min(|e|, beta)``: no comparison and
+    no select, so XLA:CPU fuses it into its vectorised reduction (it fuses arithmetic only;
+    the select form ran at 3.5x the time of reading the inputs), and beta = 0 needs no
+    branch (m = 0; the division is by the smallest normal number instead of 0). The
+    derivatives are PyTorch's, by a rule (the derivative of `min` costs more than the
+    select): ``clip(e / beta, -1, 1)`` in `e` (``sign(e)``, 0 at 0, for beta = 0) and
+    ``-0.5 (m / beta)²`` in `beta`.
+    """
     size = _ops.abs_(error)
-    return jnp.where(size < delta, 0.5 * error * error, delta * (size - 0.5 * delta))
+    inside = jnp.minimum(size, beta)
+    return 0.5 / _positive(beta) * inside * inside + (size - inside)
+
+
+def _positive(beta):
+    return jnp.maximum(beta, jnp.finfo(jnp.float32).tiny)
+
+
+def _smooth_l1_jvp(primals, tangents):
+    error, beta = primals
+    d_error, d_beta = tangents
+    value = _smooth_l1(error, beta)
+    tangent = jnp.zeros_like(value)
+    if not isinstance(d_error, jax.custom_derivatives.SymbolicZero):
+        tangent = tangent + jnp.clip(error / _positive(beta), -1, 1) * d_error
+    if not isinstance(d_beta, jax.custom_derivatives.SymbolicZero):
+        ratio = jnp.minimum(_ops.abs_(error), beta) / _positive(beta)
+        tangent = tangent - 0.5 * ratio * ratio * d_beta
+    return value, tangent
+
+
+_smooth_l1.defjvp(_smooth_l1_jvp, symbolic_zeros=True)
 
 
 @loss_function(valid={"delta": (lambda d: d > 0, "positive")})
@@ -155,14 +191,8 @@ def smooth_l1_loss(input, target, *, reduction="mean", where=None, beta=1.0):
     Reference: Girshick, Fast R-CNN <https://arxiv.org/abs/1504.08083>, 2015.
     """
 
-    def pointwise(x, y):
-        error = x - y
-        # beta = 0 is the L1 loss (as in torch); the unused division must not see 0/0.
-        safe_beta = jnp.where(beta > 0, beta, 1.0)
-        return jnp.where(beta > 0, _huber(error, beta) / safe_beta, _ops.abs_(error))
-
     return elementwise(
-        "smooth_l1_loss", pointwise, {"input": input, "target": target},
+        "smooth_l1_loss", lambda x, y: _smooth_l1(x - y, beta), {"input": input, "target": target},
         reduction=reduction, where=where, numeric=("target",),
     )
 
