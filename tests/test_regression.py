@@ -52,6 +52,30 @@ def test_huber_and_smooth_l1_regimes():
     np.testing.assert_allclose(grad, [0.5, -0.5, 2.0, -2.0])
 
 
+def test_huber_and_smooth_l1_derivatives_of_their_rule(x64):
+    # Both are written without a select and differentiated by a rule of their own: at the
+    # threshold the gradient is PyTorch's (e clipped to [-delta, delta], so delta sign(e)), and
+    # the derivatives in delta and beta are those of the formula, by central differences.
+    zeros = jnp.zeros(2, jnp.float64)
+    at_threshold = jnp.array([2.0, -2.0], jnp.float64)
+    grad = jax.grad(lambda e: jaxloss.huber_loss(e, zeros, reduction="sum", delta=2.0))(
+        at_threshold)
+    np.testing.assert_array_equal(grad, [2.0, -2.0])
+    grad = jax.grad(lambda e: jaxloss.smooth_l1_loss(e, zeros, reduction="sum", beta=2.0))(
+        at_threshold)
+    np.testing.assert_array_equal(grad, [1.0, -1.0])
+    error = jnp.array([0.3, -0.7, 1.9, -2.5, 4.0], jnp.float64)
+    zeros = jnp.zeros_like(error)
+    h = 1e-3  # hyperparameters are float32 inside; the losses are quadratic near 2 here
+    for loss, name in ((jaxloss.huber_loss, "delta"), (jaxloss.smooth_l1_loss, "beta")):
+        def value(t, loss=loss, name=name):
+            return loss(error, zeros, reduction="sum", **{name: t})
+
+        numeric = (value(jnp.asarray(2.0 + h)) - value(jnp.asarray(2.0 - h))) / (2 * h)
+        assert abs(float(numeric)) > 0.1  # not vacuous
+        np.testing.assert_allclose(jax.grad(value)(jnp.asarray(2.0)), numeric, rtol=1e-3)
+
+
 def test_smooth_l1_with_beta_zero_is_l1_with_finite_gradient():
     x, y = jnp.array([1.0, 2.5, -1.0]), jnp.array([1.0, 3.0, 1.0])
     assert float(jaxloss.smooth_l1_loss(x, y, beta=0.0)) == pytest.approx(2.5 / 3)
