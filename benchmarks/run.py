@@ -48,6 +48,7 @@ def environment(device, args) -> dict:
         "dtype": args.dtype,
         "repeats": args.repeats,
         "compiles": args.compiles,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),  # they change XLA:CPU's fusions a lot
     }
 
 
@@ -117,15 +118,15 @@ def measure(case: cases_lib.Case, backend: str, repeats: int, compiles: int = 1)
             "baseline_exec_median_s": base and base.median,
             "baseline_exec_min_s": base and base.min,
             "baseline_temp_bytes": base and base.temp_bytes,
-            "exec_ratio": _ratio(ours.median, base and base.median),
+            "exec_ratio": base and timing.paired_ratio(ours, base),
             "compile_ratio": _ratio(ours.compile_s, base and base.compile_s),
             "floor_exec_median_s": floor.median,
-            "floor_ratio": _ratio(ours.median, floor.median),
+            "floor_ratio": timing.paired_ratio(ours, floor),
             "torch": case.entry.torch if (torch_run or torch_error) else None,
             "torch_first_call_s": torch_run and torch_run.first_call_s,
             "torch_exec_median_s": torch_run and torch_run.median,
             "torch_exec_min_s": torch_run and torch_run.min,
-            "torch_ratio": _ratio(ours.median, torch_run and torch_run.median),
+            "torch_ratio": torch_run and timing.paired_ratio(ours, torch_run),
             "torch_error": torch_error,
         }
         records.append(record)
