@@ -93,10 +93,20 @@ def ranking_softmax_loss(scores, labels, *, reduction="mean", where=None, weight
     s, y, w, valid, keep = _scored_lists("ranking_softmax_loss", scores, labels, where, weights)
     if w is not None:
         y = y * w
-    lse = jax.nn.logsumexp(s, axis=-1, where=valid)
+    # sum_i y_i (lse - s_i), written with each list's top valid score t as
+    # sum(y) log(sum_j e^(s_j - t)) + sum_i y_i (t - s_i): for labels >= 0 both terms are >= 0
+    # and add without cancelling, and no log-softmax array is made for the gradient (XLA:CPU
+    # took 1.45x optax's value_and_grad with jax.nn.logsumexp, 0.97x with this). t cancels
+    # exactly, so it carries no gradient.
+    top = jnp.max(s, axis=-1, keepdims=True, where=valid, initial=-jnp.inf)
     if keep is not None:
-        lse = jnp.where(keep, lse, 0)  # -inf for a list without valid items, then 0 * inf
-    loss = jnp.sum(y * (lse[..., None] - s), axis=-1)
+        top = jnp.where(keep[..., None], top, 0)  # -inf for a list without valid items
+    gap = jax.lax.stop_gradient(top) - s
+    exps = jnp.exp(-gap) if valid is None else jnp.where(valid, jnp.exp(-gap), 0)
+    total = jnp.sum(exps, axis=-1)
+    if keep is not None:
+        total = jnp.where(keep, total, 1)  # log(0) would give 0 * inf in the gradient
+    loss = jnp.sum(y, axis=-1) * jnp.log(total) + jnp.sum(y * gap, axis=-1)
     return reduce(loss, reduction, mask=keep)
 
 

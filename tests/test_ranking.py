@@ -190,6 +190,17 @@ def test_ranking_softmax_list_without_relevant_items_counts_as_zero():
     _close(jaxloss.ranking_softmax_loss(scores, labels), np.log(2.0) / 2)  # optax's convention
 
 
+def test_ranking_softmax_large_scores_keep_float32_accuracy():
+    # The loss is a sum of non-negative terms taken relative to each list's top score; the
+    # equal form sum(y) * logsumexp(s) - sum(y * s) would lose every digit to cancellation here.
+    scores, labels, valid = _lists(seed=7)
+    scores = np.round(scores * 64) / 64  # so that adding 1e5 is exact in float32
+    expected = jaxloss.ranking_softmax_loss(scores, labels, where=valid, reduction="none")
+    shifted = jaxloss.ranking_softmax_loss(scores + np.float32(1e5), labels, where=valid,
+                                           reduction="none")
+    _close(shifted, expected, rtol=1e-5, atol=1e-5)
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 
