@@ -231,7 +231,9 @@ def _combine(m, s, e, tgt, total, axis_name):
 
 
 def _token_loss(lse, tgt, total, eps, z, vocab_size):
-    return lse - (1.0 - eps) * tgt - eps / vocab_size * total + z * lse**2
+    """The per-token loss; an `eps` or `z` of None leaves its term out of the program."""
+    loss = lse - tgt if eps is None else lse - (1.0 - eps) * tgt - eps / vocab_size * total
+    return loss if z is None else loss + z * lse**2
 
 
 def _blocked_primal(h, w, b, y, active, eps, z, cap, static: _Static):
@@ -357,9 +359,11 @@ def _reference(h, w, b, y, active, eps, z, cap, static: _Static):
         m_local, m = m, lax.stop_gradient(lax.pmax(m, static.axis_name))
         s, e = (lax.psum(a * jnp.exp(m_local - m), static.axis_name) for a in (s, e))
         tgt = lax.psum(tgt, static.axis_name)
-    total = jnp.sum(x, axis=1)
-    if static.axis_name is not None:
-        total = lax.psum(total, static.axis_name)
+    total = None
+    if eps is not None:
+        total = jnp.sum(x, axis=1)
+        if static.axis_name is not None:
+            total = lax.psum(total, static.axis_name)
     lse = m + jnp.log(s)
     loss = _token_loss(lse, tgt, total, eps, z, static.vocab_size)
     stats = LinearCrossEntropyStats(lse, lse - e / s, tgt >= m)
@@ -502,6 +506,12 @@ def linear_cross_entropy(
     if implementation == "auto":
         big = n * local_vocab * 4 > AUTO_BLOCKED_BYTES
         implementation = "blocked" if big or axis_name is not None else "reference"
+    if implementation == "reference":
+        # Options left at a Python 0 are left out of the plain-autodiff program (XLA cannot
+        # drop a multiplication by a traced 0: 0 * inf is NaN); the blocked path's custom
+        # rule needs them as arrays.
+        eps = None if _checks.unused(label_smoothing) else eps
+        z = None if _checks.unused(z_loss) else z
     if n == 0 or local_vocab == 0:
         loss = jnp.zeros((n,), acc)
         stats = LinearCrossEntropyStats(loss, loss, loss > 0)

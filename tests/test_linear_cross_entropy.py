@@ -151,6 +151,20 @@ def test_bfloat16_inputs_accumulate_in_float32(impl, blocks):
         np.testing.assert_allclose(np.asarray(g, np.float32), e, rtol=2e-2, atol=2e-3)
 
 
+@pytest.mark.parametrize("impl,blocks", IMPLEMENTATIONS, ids=IDS)
+@pytest.mark.parametrize("eps,z", [(0, 0), (0.1, 0), (0, 1e-3), (0.1, 1e-3)])
+def test_python_number_options(impl, blocks, eps, z):
+    # Options given as Python numbers (not traced): at 0 the reference path leaves their terms
+    # out of the program, which must not change the value or the gradients.
+    h, w, b, y = _data()
+    ours = jax.value_and_grad(
+        lambda h, w, b: jaxloss.linear_cross_entropy(h, w, y, bias=b, label_smoothing=eps,
+                                                     z_loss=z, implementation=impl, **blocks),
+        (0, 1, 2))(h, w, b)
+    theirs = jax.value_and_grad(lambda h, w, b: _expected(h, w, b, y, eps, z), (0, 1, 2))(h, w, b)
+    _close(ours, theirs)
+
+
 def test_label_outside_the_vocabulary_gives_nan():
     h, w, _, y = _data(ignored=())
     for impl in ("blocked", "reference"):
