@@ -127,9 +127,12 @@ def markdown(env, records, skipped) -> str:
                f"{env['cpu_count']} CPU cores, dtype {env['dtype']}, {env['repeats']} repeats, "
                f"compile times the median of {env.get('compiles', 1)} cold compiles from size "
                f"{BAR_MIN_SIZE:.0e}).")
-    out.append("Times are medians of interleaved repeats; ratios compare programs of the same run. "
+    out.append("Times are medians of interleaved repeats; a ratio is the median over rounds of the "
+               "two programs' times in the same round. "
                "`vs floor` divides by a program that only reads the same inputs once; `vag` is "
                "`value_and_grad`.")
+    if env.get("xla_flags"):
+        out.append(f"Run with `XLA_FLAGS={env['xla_flags']}`.")
     out += ["", "## Bars", ""]
     out.append(f"{len(checks) - len(failed)} of {len(checks)} checks hold "
                f"(exec / optax <= {OPTAX_EXEC_BAR} and compile / optax <= {OPTAX_COMPILE_BAR} "
