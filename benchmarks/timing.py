@@ -125,8 +125,9 @@ def paired_ratio(a: Compiled, b: Compiled) -> float:
 
     A slow moment of a shared machine (another process, a frequency change) slows both
     programs of a round alike and cancels in their ratio, where it would shift one median but
-    not the other: on a 2-core machine, two programs with the same optimised HLO measured
-    ratios of medians from 0.99 to 1.49 over 12 runs, and paired ratios from 0.98 to 1.23.
+    not the other. On a 2-core machine, two programs with the same optimised HLO measured
+    ratios of medians from 0.99 to 1.49 over 12 fresh compiles and paired ratios from 0.98 to
+    1.23 (rounds in a fixed order); with alternating rounds, 0.89 to 1.13 and 0.92 to 1.13.
     """
     if len(a.samples) != len(b.samples) or not a.samples:
         raise ValueError(f"paired_ratio needs samples from the same rounds, got "

@@ -420,8 +420,8 @@ def mirrored_files() -> dict[str, bytes | str]:
     """Site path -> content of every mirrored repository file."""
     out = {}
     for folder in MIRRORED:
-        for path in sorted((ROOT / folder).glob("*")):
-            if not path.is_file():
+        for path in sorted((ROOT / folder).rglob("*")):  # subfolders too (side runs)
+            if not path.is_file() or "__pycache__" in path.parts:
                 continue
             rel = path.relative_to(ROOT).as_posix()
             if path.suffix == ".py":
