@@ -747,7 +747,7 @@ def hinge_loss(input, target, *, reduction="mean", where=None):
     <https://doi.org/10.1007/BF00994018>, 1995.
     """
     return elementwise(
-        "hinge_loss", lambda x, y: jax.nn.relu(1 - y * x), {"input": input, "target": target},
+        "hinge_loss", lambda x, y: _ops.relu(1 - y * x), {"input": input, "target": target},
         reduction=reduction, where=where, numeric=("target",),
     )
 
@@ -779,7 +779,7 @@ def squared_hinge_loss(input, target, *, reduction="mean", where=None):
     <https://arxiv.org/abs/1306.0239>, 2013.
     """
     return elementwise(
-        "squared_hinge_loss", lambda x, y: jnp.square(jax.nn.relu(1 - y * x)),
+        "squared_hinge_loss", lambda x, y: jnp.square(_ops.relu(1 - y * x)),
         {"input": input, "target": target},
         reduction=reduction, where=where, numeric=("target",),
     )

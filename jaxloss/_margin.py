@@ -206,7 +206,7 @@ def multilabel_margin_loss(input, target, *, reduction="mean", where=None):
     lists = jax.nn.one_hot(label, num_classes, dtype=jnp.bool_) & listed[..., None]
     is_target = jnp.any(lists, axis=-2)
     picked = jnp.take_along_axis(scores, label, axis=-1)
-    hinge = jax.nn.relu(1 - picked[..., :, None] + scores[..., None, :])
+    hinge = _ops.relu(1 - picked[..., :, None] + scores[..., None, :])
     counted = listed[..., :, None] & ~is_target[..., None, :]
     loss = jnp.sum(jnp.where(counted, hinge, 0), axis=(-2, -1)) / num_classes
     return reduce(jnp.where(valid, loss, jnp.nan), reduction, mask=keep)
@@ -255,7 +255,7 @@ def multi_margin_loss(
         raise ValueError(f"{fn}: `p` must be 1 or 2, got {p!r}")
     x = class_indexed(fn, input, target, weight=weight, ignore_index=None, where=where)
     num_classes = x.scores.shape[-1]
-    hinge = jax.nn.relu(margin - x.picked()[..., None] + x.scores)
+    hinge = _ops.relu(margin - x.picked()[..., None] + x.scores)
     if p == 2:
         hinge = hinge * hinge
     others = ~jax.nn.one_hot(x.label, num_classes, dtype=jnp.bool_)

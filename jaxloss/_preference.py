@@ -146,7 +146,7 @@ def dpo_loss(
     if loss_type == "sigmoid":
         loss = _smoothed_logistic(beta * margin, label_smoothing)
     elif loss_type == "hinge":
-        loss = jax.nn.relu(1 - beta * margin)
+        loss = _ops.relu(1 - beta * margin)
     else:
         loss = (margin - 1 / (2 * beta)) ** 2
     return _result(loss, beta * chosen, beta * rejected, reduction, keep)

@@ -200,5 +200,5 @@ def pairwise_hinge_loss(scores, labels, *, reduction="mean", where=None, margin=
     <https://doi.org/10.1145/775047.775067>, 2002.
     """
     return _pairwise(
-        "pairwise_hinge_loss", lambda d: jax.nn.relu(margin - d), scores, labels, where, reduction
+        "pairwise_hinge_loss", lambda d: _ops.relu(margin - d), scores, labels, where, reduction
     )
