@@ -428,7 +428,9 @@ def quantile_loss(input, target, *, reduction="mean", where=None, quantile=0.5):
 
     def pointwise(x, y):
         error = y - x
-        return error * (tau - (error < 0))
+        # A select, not `error * (tau - (error < 0))`: XLA:CPU runs the arithmetic form inside
+        # a slow YNNPACK reduction (3.3 ms at 1e6 elements against 0.75 ms; see `_ops.relu`).
+        return jnp.where(error < 0, error * (tau - 1), error * tau)
 
     return elementwise(
         fn, pointwise, {"input": input, "target": target},
