@@ -34,6 +34,25 @@ def _sizes(text: str) -> list[int]:
     return sorted(set(sizes))
 
 
+def _dims(text: str) -> dict[str, int]:
+    dims = {}
+    for part in _csv(text):
+        name, _, value = part.partition("=")
+        try:
+            dims[name.strip()] = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"dims must look like width=128,classes=32, got {text!r}") from None
+    from jaxloss import catalog
+
+    try:  # unknown names and sizes below 1 are errors here, not in the middle of the run
+        with catalog.sample_dims(**dims):
+            pass
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return dims
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=("cpu", "gpu", "tpu"),
@@ -44,6 +63,10 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated element counts of the first input, e.g. 1e3,1e5,1e7 "
                         f"(default: {','.join(f'{s:.0e}' for s in DEFAULT_SIZES)})")
     p.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
+    p.add_argument("--dims", type=_dims,
+                   help="inner-axis sizes of the samples, e.g. width=3,classes=5,features=4 "
+                        "for the catalogue's own (default: the benchmarks' "
+                        "width=128,classes=32,features=64; unnamed axes keep it)")
     p.add_argument("--repeats", type=int,
                    help=f"timed samples per program (default: {DEFAULT_REPEATS}, --quick: 3)")
     p.add_argument("--compiles", type=int, default=DEFAULT_COMPILES,
@@ -82,6 +105,8 @@ def main(argv=None) -> int:
 
     from . import cases, report, run
 
+    args.dims = {**cases.DIMS, **(args.dims or {})}
+
     try:
         entries = cases.select(args.losses, args.families)
     except ValueError as error:
@@ -94,7 +119,7 @@ def main(argv=None) -> int:
     print(f"benchmarks: {len(entries)} losses x {len(args.sizes)} sizes x 2 modes on "
           f"{env['backend']} ({env['device_name']}), {args.dtype}", file=sys.stderr)
     records, skipped = run.sweep(entries, args.sizes, args.dtype, device.platform, device,
-                                 args.repeats, args.compiles)
+                                 args.repeats, args.compiles, args.dims)
     if not records:
         print("benchmarks: every case was skipped:", file=sys.stderr)
         for s in skipped:

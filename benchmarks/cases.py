@@ -21,6 +21,14 @@ from jaxloss import catalog
 
 MODES = ("value", "value_and_grad")
 
+# Inner-axis sizes of the benchmark samples (`catalog.sample_dims`): rows of 128 elementwise
+# values, 32 classes, 64-wide embeddings. The catalogue's defaults (3 to 5 entries, for fast
+# tests) are far from real models, and XLA:CPU runs such narrow rows several times slower per
+# element: summing `1 - x * y` over 1e6 elements took 1.76 ms as (333333, 3) and 0.31-0.38 ms
+# as (31250, 32), (7813, 128), (1000, 1000) or flat (jax 0.10.2, 2 cores), so narrow samples
+# would measure XLA:CPU's narrow-row code rather than the losses.
+DIMS = {"width": 128, "classes": 32, "features": 64}
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
@@ -75,12 +83,15 @@ def _floor(*arrays):
 DTYPES = {"f32": jnp.float32, "bf16": jnp.bfloat16, "f16": jnp.float16, "f64": jnp.float64}
 
 
-def make(entry: catalog.Entry, size: int, dtype: str = "f32", seed: int = 0) -> Case:
-    """The entry's default sample at the batch whose first input has about `size` elements."""
+def make(entry: catalog.Entry, size: int, dtype: str = "f32", seed: int = 0,
+         dims: dict | None = None) -> Case:
+    """The entry's default sample at the batch whose first input has about `size` elements,
+    with inner axes of sizes `dims` (default `DIMS`)."""
     key = jax.random.key(seed)
-    per_row = math.prod(entry.sample(key, 1, DTYPES[dtype]).args[0].shape[1:])
-    batch = max(1, round(size / per_row))
-    sample = entry.sample(key, batch, DTYPES[dtype])
+    with catalog.sample_dims(**(DIMS if dims is None else dims)):
+        per_row = math.prod(entry.sample(key, 1, DTYPES[dtype]).args[0].shape[1:])
+        batch = max(1, round(size / per_row))
+        sample = entry.sample(key, batch, DTYPES[dtype])
     keyword_arrays = {k: v for k, v in sample.kwargs.items() if isinstance(v, jax.Array)}
     static = {k: v for k, v in sample.kwargs.items() if k not in keyword_arrays}
     arrays = tuple(sample.args) + tuple(keyword_arrays.values())

@@ -131,6 +131,10 @@ def markdown(env, records, skipped) -> str:
                "two programs' times in the same round. "
                "`vs floor` divides by a program that only reads the same inputs once; `vag` is "
                "`value_and_grad`.")
+    if env.get("dims"):
+        out.append("Inner axes of the samples: " + ", ".join(
+            f"{name} {size}" for name, size in env["dims"].items()) + " (the batch axis "
+            "grows with the size).")
     if env.get("xla_flags"):
         out.append(f"Run with `XLA_FLAGS={env['xla_flags']}`.")
     out += ["", "## Bars", ""]

@@ -46,6 +46,7 @@ def environment(device, args) -> dict:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
         "dtype": args.dtype,
+        "dims": getattr(args, "dims", None),  # inner-axis sizes of the samples
         "repeats": args.repeats,
         "compiles": args.compiles,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),  # they change XLA:CPU's fusions a lot
@@ -164,17 +165,18 @@ PREMADE_MAX_SIZE = 2_000_000
 
 
 def sweep(entries, sizes, dtype, backend, device, repeats,
-          compiles=3) -> tuple[list[dict], list[dict]]:
+          compiles=3, dims=None) -> tuple[list[dict], list[dict]]:
     """Records of every (entry, size, mode), and the cases skipped with their reason."""
     records, skipped = [], []
     limit = memory_limit(device)
     progress = Progress(len(entries) * len(sizes))
     with jax.default_device(device):
-        premade = {(entry.name, size): cases_lib.make(entry, size, dtype)
+        premade = {(entry.name, size): cases_lib.make(entry, size, dtype, dims=dims)
                    for entry in entries for size in sizes if size <= PREMADE_MAX_SIZE}
         for entry in entries:
             for size in sizes:
-                case = premade.pop((entry.name, size), None) or cases_lib.make(entry, size, dtype)
+                case = (premade.pop((entry.name, size), None)
+                        or cases_lib.make(entry, size, dtype, dims=dims))
                 if limit is not None and case.input_bytes * MEMORY_FACTOR > limit:
                     skipped.append({"loss": entry.name, "size": size,
                                     "reason": f"inputs of {case.input_bytes / 2**20:.0f} MiB "

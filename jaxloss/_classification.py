@@ -289,8 +289,8 @@ def _cross_entropy_probabilities(fn, input, target, weight, eps, z_loss, reducti
 
 def _clamped_log(log):
     """A log raised to -100 as in PyTorch, so p in {0, 1} gives a finite loss; NaN stays NaN.
-    A select rather than `jnp.maximum`, which XLA:CPU runs inside a slow YNNPACK reduction
-    (see `_ops.relu`)."""
+    A select rather than `jnp.maximum`, which XLA:CPU runs slower when it feeds a sum (see
+    `_ops.relu`)."""
     return jnp.where(log < -100, -100.0, log)
 
 

@@ -55,16 +55,20 @@ def _diagonal(like):
     return jnp.eye(n, dtype=bool).reshape((1,) * (like.ndim - 2) + (n, n))
 
 
-# Below this many multiply-adds per similarity matrix, a fused broadcast product beats a
-# batched matrix product on XLA:CPU, whose per-matrix overhead dominates tiny matrices (at
-# N = 6, D = 4: 2.7 ms against 19 ms for the value, 15 against 73 ms with the gradient, over
-# 41 666 matrices); from about 32 x 32 x 32 on, the matrix product is as fast or faster.
-_BROADCAST_PRODUCT_MAX = 16 * 16 * 64
+# A fused broadcast product beats a batched matrix product on XLA:CPU only for tiny matrices
+# of very short vectors, where the matrix product's per-matrix overhead dominates. clip_loss
+# over 1e6 embedding entries in groups of 6 (2 cores, jax 0.10.2), broadcast / einsum, in ms:
+# D = 4: value 27 / 75, with the gradient 179 / 173; D = 8: 21 / 23 and 127 / 65; D = 16:
+# 18 / 15 and 87 / 40; D = 64: 11 / 8 and 64 / 21. The gradient of the broadcast product
+# reduces a (..., N, M, D) array, which is what loses from D = 8 on.
+_BROADCAST_PRODUCT_MAX_FEATURES = 4
+_BROADCAST_PRODUCT_MAX_PAIRS = 16 * 16
 
 
 def _similarities(a, b):
     """``a_i . b_j`` for every pair: ``(..., N, D), (..., M, D) -> (..., N, M)``."""
-    if a.shape[-2] * b.shape[-2] * a.shape[-1] <= _BROADCAST_PRODUCT_MAX:
+    if (a.shape[-1] <= _BROADCAST_PRODUCT_MAX_FEATURES
+            and a.shape[-2] * b.shape[-2] <= _BROADCAST_PRODUCT_MAX_PAIRS):
         return jnp.sum(jnp.expand_dims(a, -2) * jnp.expand_dims(b, -3), axis=-1)
     return jnp.einsum("...id,...jd->...ij", a, b)
 

@@ -428,8 +428,9 @@ def quantile_loss(input, target, *, reduction="mean", where=None, quantile=0.5):
 
     def pointwise(x, y):
         error = y - x
-        # A select, not `error * (tau - (error < 0))`: XLA:CPU runs the arithmetic form inside
-        # a slow YNNPACK reduction (3.3 ms at 1e6 elements against 0.75 ms; see `_ops.relu`).
+        # A select, not `error * (tau - (error < 0))`, whose comparison turned into a float
+        # costs XLA:CPU more: the mean over 1e6 elements took 0.66 ms against 1.09 ms in rows
+        # of 128 (0.78 / 1.31 ms with the gradient), 0.75 ms against 3.3 ms in rows of 3.
         return jnp.where(error < 0, error * (tau - 1), error * tau)
 
     return elementwise(

@@ -45,6 +45,7 @@ def test_two_tiny_cases_write_json_markdown_and_plots(tmp_path):
                 "date"):
         assert key in env
     assert env["backend"] == "cpu"
+    assert env["dims"] == {"width": 128, "classes": 32, "features": 64}
     cases = payload["cases"]
     assert {(c["loss"], c["size"], c["mode"]) for c in cases} == {
         (loss, size, mode) for loss in ("mse_loss", "cross_entropy") for size in (64, 512)
@@ -76,4 +77,11 @@ def test_refusals_are_one_line_with_exit_code_2(args, message, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_unknown_sample_axis_is_refused_before_running(tmp_path):
+    result = _run("--dims", "width=64,rows=3", out=tmp_path)
+    assert result.returncode == 2
+    assert "unknown axis name(s) rows" in result.stderr, result.stderr
     assert not list(tmp_path.iterdir())

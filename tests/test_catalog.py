@@ -9,6 +9,8 @@ are in tests/test_errors.py."""
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,6 +71,48 @@ def test_baseline_computes_the_same_value(entry):
     _, sample = _make((entry, entry.variants[0]), batch=16)
     _close(entry(*sample.args, **sample.kwargs),
            entry.baseline(*sample.args, **sample.kwargs), rtol=1e-4)
+
+
+# The benchmarks' inner-axis sizes (benchmarks/cases.py): losses and baselines must agree at
+# those too, not only at the small defaults that the other tests use.
+WIDE = {"width": 128, "classes": 32, "features": 64}
+
+
+@by_entry
+def test_baseline_computes_the_same_value_with_wide_samples(entry):
+    with catalog.sample_dims(**WIDE):
+        _, sample = _make((entry, entry.variants[0]), batch=3)
+    _close(entry(*sample.args, **sample.kwargs),
+           entry.baseline(*sample.args, **sample.kwargs), rtol=1e-4)
+
+
+def test_sample_dims_set_the_inner_axes_and_are_restored():
+    key = jax.random.key(0)
+    mse, ce = catalog.get("mse_loss"), catalog.get("cross_entropy")
+    triplet = catalog.get("triplet_margin_loss")
+    with catalog.sample_dims(width=7, classes=9):
+        assert catalog.dims() == catalog.Dims(classes=9, features=4, width=7)
+        assert mse.sample(key, 2).args[0].shape == (2, 7)
+        logits, labels = ce.sample(key, 50).args
+        assert logits.shape == (50, 9) and int(labels.max()) < 9
+        with catalog.sample_dims(features=5):  # nested: the other axes are kept
+            assert triplet.sample(key, 2).args[0].shape == (2, 5)
+            assert mse.sample(key, 2).args[0].shape == (2, 7)
+    with pytest.raises(RuntimeError), catalog.sample_dims(width=11):
+        raise RuntimeError
+    assert catalog.dims() == catalog.Dims()
+    assert mse.sample(key, 2).args[0].shape == (2, 3)
+
+
+@pytest.mark.parametrize("sizes, error, message", [
+    ({"rows": 3}, TypeError, "sample_dims: unknown axis name(s) rows; known: classes"),
+    ({"width": 0}, ValueError, "sample_dims: sizes must be positive integers"),
+    ({"classes": 2.5}, ValueError, "sample_dims: sizes must be positive integers"),
+])
+def test_sample_dims_refuse_unknown_axes_and_bad_sizes(sizes, error, message):
+    with pytest.raises(error, match=re.escape(message)), catalog.sample_dims(**sizes):
+        pass
+    assert catalog.dims() == catalog.Dims()
 
 
 @by_entry

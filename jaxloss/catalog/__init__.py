@@ -29,9 +29,12 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from . import _beyond, _contrastive, _pytorch, _rl
+from ._base import Dims as Dims
 from ._base import Entry as Entry
 from ._base import Maker as Maker
 from ._base import Sample as Sample
+from ._base import dims as dims
+from ._base import sample_dims as sample_dims
 
 ENTRIES: tuple[Entry, ...] = (
     _pytorch.ENTRIES + _beyond.ENTRIES + _contrastive.ENTRIES + _rl.ENTRIES

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -9,9 +10,47 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-CLASSES = 5  # class axis of the samples
-FEATURES = 4  # embedding axis of the samples
-WIDTH = 3  # trailing axis of elementwise samples
+
+@dataclasses.dataclass(frozen=True)
+class Dims:
+    """Sizes of the samples' inner axes; the batch axis is each maker's `n`.
+
+    The defaults are small, so the tests run fast and see every class in a few rows.
+    Benchmarks use `sample_dims` with wider ones: XLA:CPU runs arrays whose last axis has
+    3 to 5 entries several times slower than the same number of elements in wider rows,
+    which would make the benchmarks measure that rather than the losses.
+    """
+
+    classes: int = 5  # class axis (logits, multi-label targets)
+    features: int = 4  # embedding axis
+    width: int = 3  # trailing axis of elementwise samples
+
+
+_DIMS = [Dims()]
+
+
+def dims() -> Dims:
+    """The inner-axis sizes that makers use now (`Dims()` outside `sample_dims`)."""
+    return _DIMS[-1]
+
+
+@contextlib.contextmanager
+def sample_dims(**sizes: int):
+    """Makers called inside this context use these inner-axis sizes, e.g.
+    ``with catalog.sample_dims(width=128): entry.sample(key, 8)``. Hyperparameter arrays
+    (class weights) are made for the default sizes, once, and do not follow."""
+    unknown = sorted(set(sizes) - {f.name for f in dataclasses.fields(Dims)})
+    if unknown:
+        raise TypeError(f"sample_dims: unknown axis name(s) {', '.join(unknown)}; known: "
+                        f"{', '.join(f.name for f in dataclasses.fields(Dims))}")
+    bad = {k: v for k, v in sizes.items() if not isinstance(v, int) or v < 1}
+    if bad:
+        raise ValueError(f"sample_dims: sizes must be positive integers, got {bad}")
+    _DIMS.append(dataclasses.replace(dims(), **sizes))
+    try:
+        yield dims()
+    finally:
+        _DIMS.pop()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +127,8 @@ def uniform(key, shape, dtype, low=0.0, high=1.0):
     return jax.random.uniform(key, shape, dtype, low, high)
 
 
-def labels(key, shape, num_classes=CLASSES):
-    return jax.random.randint(key, shape, 0, num_classes)
+def labels(key, shape, num_classes=None):
+    return jax.random.randint(key, shape, 0, num_classes or dims().classes)
 
 
 def signs(key, shape, dtype=jnp.int32):

@@ -12,12 +12,16 @@ import optax
 
 import jaxloss
 
-from ._base import CLASSES, WIDTH, Entry, Sample
+from ._base import Dims, Entry, Sample, dims
 from ._base import keys as _keys
 from ._base import labels as _labels
 from ._base import normal as _normal
 from ._base import signs as _signs
 from ._base import uniform as _uniform
+
+# Class-weight hyperparameters are made once, for the default sample sizes (`sample_dims`
+# does not change them).
+_CLASSES = Dims().classes
 
 SEG_CLASSES = 3  # class axis of the segmentation samples
 SEG_SHAPE = (3, 4)  # their spatial axes (H, W)
@@ -25,7 +29,8 @@ SEG_SHAPE = (3, 4)  # their spatial axes (H, W)
 
 def _residuals(key, n, dtype, **options):
     k1, k2 = _keys(key, 2)
-    return Sample((_normal(k1, (n, WIDTH), dtype, 2.0), _normal(k2, (n, WIDTH), dtype)), options)
+    shape = (n, dims().width)
+    return Sample((_normal(k1, shape, dtype, 2.0), _normal(k2, shape, dtype)), options)
 
 
 def _quantiles(key, n, dtype):
@@ -40,47 +45,48 @@ def _robust_per_column(key, n, dtype):
 def _focal(key, n, dtype, hard=False, **options):
     k1, k2 = _keys(key, 2)
     if hard:  # integer 0/1 targets: constants, as in detection
-        targets = jax.random.bernoulli(k2, 0.3, (n, CLASSES)).astype(jnp.int32)
+        targets = jax.random.bernoulli(k2, 0.3, (n, dims().classes)).astype(jnp.int32)
     else:
-        targets = _uniform(k2, (n, CLASSES), dtype, 0.05, 0.95)
-    return Sample((_normal(k1, (n, CLASSES), dtype, 2.0), targets), options)
+        targets = _uniform(k2, (n, dims().classes), dtype, 0.05, 0.95)
+    return Sample((_normal(k1, (n, dims().classes), dtype, 2.0), targets), options)
 
 
 def _logits_labels(key, n, dtype, **options):
     k1, k2 = _keys(key, 2)
-    return Sample((_normal(k1, (n, CLASSES), dtype, 2.0), _labels(k2, (n,))), options)
+    return Sample((_normal(k1, (n, dims().classes), dtype, 2.0), _labels(k2, (n,))), options)
 
 
 def _focal_weighted_ignored(key, n, dtype):
     k1, k2, k3 = _keys(key, 3)
     logits, labels = _logits_labels(k1, n, dtype).args
     labels = jnp.where(jax.random.bernoulli(k2, 0.25, labels.shape), -100, labels)
-    weight = _uniform(k3, (CLASSES,), dtype, 0.5, 2.0)
+    weight = _uniform(k3, (dims().classes,), dtype, 0.5, 2.0)
     return Sample((logits, labels), {"weight": weight, "gamma": 0.5})
 
 
 def _logits_probabilities(key, n, dtype):
     k1, k2 = _keys(key, 2)
-    probs = jax.nn.softmax(_normal(k2, (n, CLASSES), jnp.float32, 2.0)).astype(dtype)
-    return Sample((_normal(k1, (n, CLASSES), dtype, 2.0), probs), {"epsilon": -1.0})
+    probs = jax.nn.softmax(_normal(k2, (n, dims().classes), jnp.float32, 2.0)).astype(dtype)
+    return Sample((_normal(k1, (n, dims().classes), dtype, 2.0), probs), {"epsilon": -1.0})
 
 
 def _log_distributions(key, n, dtype):
     k1, k2 = _keys(key, 2)
-    log_p = jax.nn.log_softmax(_normal(k1, (n, CLASSES), jnp.float32, 2.0)).astype(dtype)
-    log_q = jax.nn.log_softmax(_normal(k2, (n, CLASSES), jnp.float32, 2.0)).astype(dtype)
+    log_p = jax.nn.log_softmax(_normal(k1, (n, dims().classes), jnp.float32, 2.0)).astype(dtype)
+    log_q = jax.nn.log_softmax(_normal(k2, (n, dims().classes), jnp.float32, 2.0)).astype(dtype)
     return Sample((log_p, log_q))
 
 
 def _scores_signs(key, n, dtype, sign_dtype=jnp.int32):
     k1, k2 = _keys(key, 2)
-    return Sample((_normal(k1, (n, WIDTH), dtype, 2.0), _signs(k2, (n, WIDTH), sign_dtype)))
+    shape = (n, dims().width)
+    return Sample((_normal(k1, shape, dtype, 2.0), _signs(k2, shape, sign_dtype)))
 
 
 def _scores_binary(key, n, dtype, label_dtype=jnp.int32):
     k1, k2 = _keys(key, 2)
-    labels = jax.random.bernoulli(k2, 0.5, (n, WIDTH)).astype(label_dtype)
-    return Sample((_normal(k1, (n, WIDTH), dtype, 2.0), labels))
+    labels = jax.random.bernoulli(k2, 0.5, (n, dims().width)).astype(label_dtype)
+    return Sample((_normal(k1, (n, dims().width), dtype, 2.0), labels))
 
 
 def _segmentation_labels(key, n, dtype, **options):
@@ -247,7 +253,7 @@ def _entries() -> tuple[Entry, ...]:
               m({"labels": _logits_labels, "weighted_ignored": _focal_weighted_ignored}),
               _softmax_focal_baseline, "jnp", integer_argnums=(1,),
               hyperparameters=m({"gamma": (2.0, 0.5),
-                                 "weight": (jnp.ones(CLASSES), jnp.arange(1.0, CLASSES + 1))}),
+                                 "weight": (jnp.ones(_CLASSES), jnp.arange(1.0, _CLASSES + 1))}),
               weighted_mean=m({"weighted_ignored": "the class weights of the kept, "
                                                    "non-ignored labels"})),
         Entry("poly1_cross_entropy", "classification", jl.poly1_cross_entropy,

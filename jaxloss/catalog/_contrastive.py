@@ -1,7 +1,7 @@
 """Catalogue entries of the contrastive, ranking and preference (DPO family) losses.
 
 Contrastive samples are batches of independent contrastive batches: embeddings
-``(batch, ITEMS, FEATURES)``, so the catalogue's batch axis (the one vmapped, masked and sliced
+``(batch, ITEMS, features)``, so the catalogue's batch axis (the one vmapped, masked and sliced
 by the generic tests) never mixes items that contrast with each other.
 """
 
@@ -16,7 +16,7 @@ import optax
 
 import jaxloss
 
-from ._base import FEATURES, Entry, Sample
+from ._base import Entry, Sample, dims
 from ._base import keys as _keys
 from ._base import normal as _normal
 from ._base import uniform as _uniform
@@ -29,12 +29,12 @@ GRADES = 3  # relevance grades 0, 1, 2
 def _grouped(key, n, dtype):
     k1, k2 = _keys(key, 2)
     labels = jax.random.randint(k2, (n, ITEMS), 0, GROUPS)
-    return Sample((_normal(k1, (n, ITEMS, FEATURES), dtype), labels))
+    return Sample((_normal(k1, (n, ITEMS, dims().features), dtype), labels))
 
 
 def _image_text(key, n, dtype):
     k1, k2 = _keys(key, 2)
-    image = _normal(k1, (n, ITEMS, FEATURES), dtype)
+    image = _normal(k1, (n, ITEMS, dims().features), dtype)
     text = (image.astype(jnp.float32) + _normal(k2, image.shape, jnp.float32)).astype(dtype)
     return Sample((image, text))
 

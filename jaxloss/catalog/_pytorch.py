@@ -10,12 +10,16 @@ import optax
 
 import jaxloss
 
-from ._base import CLASSES, FEATURES, WIDTH, Entry, Sample
+from ._base import Dims, Entry, Sample, dims
 from ._base import keys as _keys
 from ._base import labels as _labels
 from ._base import normal as _normal
 from ._base import signs as _signs
 from ._base import uniform as _uniform
+
+# Class-weight hyperparameters are made once, for the default sample sizes (`sample_dims`
+# does not change them).
+_CLASSES = Dims().classes
 
 
 def _with_ignored(key, labels, rate=0.25):
@@ -23,25 +27,26 @@ def _with_ignored(key, labels, rate=0.25):
 
 
 def _pair(key, n, dtype, **kwargs):
-    """Prediction/target pair of shape (n, WIDTH) with errors in both Huber regimes."""
+    """Prediction/target pair of shape (n, dims().width) with errors in both Huber regimes."""
     k1, k2 = _keys(key, 2)
-    return Sample((_normal(k1, (n, WIDTH), dtype, 2.0), _normal(k2, (n, WIDTH), dtype)), kwargs)
+    shape = (n, dims().width)
+    return Sample((_normal(k1, shape, dtype, 2.0), _normal(k2, shape, dtype)), kwargs)
 
 
 def _pair_weighted(key, n, dtype):
     k1, k2 = _keys(key, 2)
     sample = _pair(k1, n, dtype)
-    weight = _uniform(k2, (n, WIDTH), dtype, 0.5, 2.0)
+    weight = _uniform(k2, (n, dims().width), dtype, 0.5, 2.0)
     return Sample(sample.args, {"weight": weight}, frozenset({"weight"}))
 
 
 def _class_weight(key, dtype):
-    return _uniform(key, (CLASSES,), dtype, 0.5, 2.0)
+    return _uniform(key, (dims().classes,), dtype, 0.5, 2.0)
 
 
 def _logits_labels(key, n, dtype):
     k1, k2 = _keys(key, 2)
-    return Sample((_normal(k1, (n, CLASSES), dtype, 2.0), _labels(k2, (n,))))
+    return Sample((_normal(k1, (n, dims().classes), dtype, 2.0), _labels(k2, (n,))))
 
 
 def _logits_labels_options(key, n, dtype):
@@ -53,8 +58,8 @@ def _logits_labels_options(key, n, dtype):
 
 def _logits_probabilities(key, n, dtype, **options):
     k1, k2 = _keys(key, 2)
-    probs = jax.nn.softmax(_normal(k2, (n, CLASSES), jnp.float32, 2.0)).astype(dtype)
-    return Sample((_normal(k1, (n, CLASSES), dtype, 2.0), probs), options)
+    probs = jax.nn.softmax(_normal(k2, (n, dims().classes), jnp.float32, 2.0)).astype(dtype)
+    return Sample((_normal(k1, (n, dims().classes), dtype, 2.0), probs), options)
 
 
 def _logits_probabilities_options(key, n, dtype):
@@ -66,7 +71,7 @@ def _logits_probabilities_options(key, n, dtype):
 
 def _log_probs_labels(key, n, dtype, ignored=False):
     k1, k2, k3 = _keys(key, 3)
-    log_probs = jax.nn.log_softmax(_normal(k1, (n, CLASSES), jnp.float32, 2.0)).astype(dtype)
+    log_probs = jax.nn.log_softmax(_normal(k1, (n, dims().classes), jnp.float32, 2.0)).astype(dtype)
     labels = _labels(k2, (n,))
     if not ignored:
         return Sample((log_probs, labels))
@@ -75,13 +80,14 @@ def _log_probs_labels(key, n, dtype, ignored=False):
 
 def _probs_targets(key, n, dtype, weighted=False):
     k1, k2, k3 = _keys(key, 3)
-    args = (_uniform(k1, (n, CLASSES), dtype, 0.02, 0.98), _uniform(k2, (n, CLASSES), dtype))
+    shape = (n, dims().classes)
+    args = (_uniform(k1, shape, dtype, 0.02, 0.98), _uniform(k2, shape, dtype))
     return Sample(args, {"weight": _class_weight(k3, dtype)} if weighted else {})
 
 
 def _logit_targets(key, n, dtype, weighted=False):
     k1, k2, k3, k4 = _keys(key, 4)
-    args = (_normal(k1, (n, CLASSES), dtype, 2.0), _uniform(k2, (n, CLASSES), dtype))
+    args = (_normal(k1, (n, dims().classes), dtype, 2.0), _uniform(k2, (n, dims().classes), dtype))
     if not weighted:
         return Sample(args)
     return Sample(
@@ -91,8 +97,8 @@ def _logit_targets(key, n, dtype, weighted=False):
 
 def _kl_sample(key, n, dtype, log_target=False):
     k1, k2 = _keys(key, 2)
-    log_q = jax.nn.log_softmax(_normal(k1, (n, CLASSES), jnp.float32)).astype(dtype)
-    log_t = jax.nn.log_softmax(_normal(k2, (n, CLASSES), jnp.float32)).astype(dtype)
+    log_q = jax.nn.log_softmax(_normal(k1, (n, dims().classes), jnp.float32)).astype(dtype)
+    log_t = jax.nn.log_softmax(_normal(k2, (n, dims().classes), jnp.float32)).astype(dtype)
     if log_target:
         return Sample((log_q, log_t), {"log_target": True})
     return Sample((log_q, jnp.exp(log_t.astype(jnp.float32)).astype(dtype)))
@@ -100,39 +106,40 @@ def _kl_sample(key, n, dtype, log_target=False):
 
 def _poisson(key, n, dtype, log_input=True):
     k1, k2 = _keys(key, 2)
-    counts = jax.random.poisson(k2, 3.0, (n, WIDTH)).astype(dtype)
+    counts = jax.random.poisson(k2, 3.0, (n, dims().width)).astype(dtype)
     if log_input:
-        return Sample((_normal(k1, (n, WIDTH), dtype), counts))
-    rates = _uniform(k1, (n, WIDTH), dtype, 0.5, 5.0)
+        return Sample((_normal(k1, (n, dims().width), dtype), counts))
+    rates = _uniform(k1, (n, dims().width), dtype, 0.5, 5.0)
     return Sample((rates, counts), {"log_input": False, "full": True})
 
 
 def _gaussian(key, n, dtype, per_row=False):
     k1, k2 = _keys(key, 2)
     mean, target = _pair(k1, n, dtype).args
-    var = _uniform(k2, (n,) if per_row else (n, WIDTH), dtype, 0.2, 3.0)
+    var = _uniform(k2, (n,) if per_row else (n, dims().width), dtype, 0.2, 3.0)
     return Sample((mean, target, var), {"full": True} if per_row else {})
 
 
 def _scores_signs(key, n, dtype, sign_dtype=jnp.int32):
     k1, k2 = _keys(key, 2)
-    return Sample((_normal(k1, (n, WIDTH), dtype, 2.0), _signs(k2, (n, WIDTH), sign_dtype)))
+    shape = (n, dims().width)
+    return Sample((_normal(k1, shape, dtype, 2.0), _signs(k2, shape, sign_dtype)))
 
 
 def _multilabel_binary(key, n, dtype, weighted=False):
     k1, k2, k3 = _keys(key, 3)
-    targets = jax.random.bernoulli(k2, 0.4, (n, CLASSES)).astype(dtype)
-    args = (_normal(k1, (n, CLASSES), dtype, 2.0), targets)
+    targets = jax.random.bernoulli(k2, 0.4, (n, dims().classes)).astype(dtype)
+    args = (_normal(k1, (n, dims().classes), dtype, 2.0), targets)
     return Sample(args, {"weight": _class_weight(k3, dtype)} if weighted else {})
 
 
 def _multilabel_indices(key, n, dtype):
     """Rows of distinct class indices, each ended early by -1 (entries after it are ignored)."""
     k1, k2, k3 = _keys(key, 3)
-    order = jnp.argsort(jax.random.uniform(k2, (n, CLASSES)), axis=-1).astype(jnp.int32)
-    count = jax.random.randint(k3, (n, 1), 0, CLASSES)
-    targets = jnp.where(jnp.arange(CLASSES)[None, :] < count, order, -1)
-    return Sample((_normal(k1, (n, CLASSES), dtype, 2.0), targets))
+    order = jnp.argsort(jax.random.uniform(k2, (n, dims().classes)), axis=-1).astype(jnp.int32)
+    count = jax.random.randint(k3, (n, 1), 0, dims().classes)
+    targets = jnp.where(jnp.arange(dims().classes)[None, :] < count, order, -1)
+    return Sample((_normal(k1, (n, dims().classes), dtype, 2.0), targets))
 
 
 def _multi_margin(key, n, dtype, squared=False):
@@ -149,15 +156,15 @@ def _ranking(key, n, dtype):
 
 def _embedding_pair(key, n, dtype):
     k1, k2, k3 = _keys(key, 3)
-    x1, x2 = _normal(k1, (n, FEATURES), dtype), _normal(k2, (n, FEATURES), dtype)
+    x1, x2 = _normal(k1, (n, dims().features), dtype), _normal(k2, (n, dims().features), dtype)
     return Sample((x1, x2, _signs(k3, (n,))), {"margin": 0.2})
 
 
 def _triplet(key, n, dtype, **options):
     k1, k2, k3 = _keys(key, 3)
-    anchor = _normal(k1, (n, FEATURES), dtype)
-    positive = anchor + _normal(k2, (n, FEATURES), dtype, 0.7)
-    return Sample((anchor, positive, _normal(k3, (n, FEATURES), dtype)), options)
+    anchor = _normal(k1, (n, dims().features), dtype)
+    positive = anchor + _normal(k2, (n, dims().features), dtype, 0.7)
+    return Sample((anchor, positive, _normal(k3, (n, dims().features), dtype)), options)
 
 
 def l1_distance(x1, x2):
@@ -167,19 +174,19 @@ def l1_distance(x1, x2):
 
 def _ctc(key, n, dtype, time=12, width=4):
     k1, k2, k3, k4 = _keys(key, 4)
-    logits = _normal(k1, (n, time, CLASSES), jnp.float32, 2.0)
+    logits = _normal(k1, (n, time, dims().classes), jnp.float32, 2.0)
     log_probs = jax.nn.log_softmax(logits).astype(dtype)
-    targets = jax.random.randint(k2, (n, width), 1, CLASSES)  # blank = 0 is never a label
+    targets = jax.random.randint(k2, (n, width), 1, dims().classes)  # blank = 0 is never a label
     input_lengths = jax.random.randint(k3, (n,), time - 4, time + 1)
     target_lengths = jax.random.randint(k4, (n,), 0, width + 1)
     return Sample((log_probs, targets, input_lengths, target_lengths))
 
 
 def _hidden_weight_labels(key, n, dtype, options=False, blocked=False, vocab=7):
-    """Hidden states (n, FEATURES), a shared (vocab, FEATURES) output weight, labels (n,)."""
+    """Hidden states (n, features), a shared (vocab, features) output weight, labels (n,)."""
     k1, k2, k3, k4, k5 = _keys(key, 5)
-    hidden = _normal(k1, (n, FEATURES), dtype)
-    weight = _normal(k2, (vocab, FEATURES), dtype)
+    hidden = _normal(k1, (n, dims().features), dtype)
+    weight = _normal(k2, (vocab, dims().features), dtype)
     labels = _labels(k3, (n,), vocab)
     kwargs = {}
     if options:
@@ -277,7 +284,7 @@ def _entries() -> tuple[Entry, ...]:
               "optax.softmax_cross_entropy_with_integer_labels", "cross_entropy",
               grad_argnums=(0, 1), integer_argnums=(1,),
               hyperparameters=m({"label_smoothing": (0.0, 0.1),
-                                 "weight": (jnp.ones(CLASSES), jnp.arange(1.0, CLASSES + 1))}),
+                                 "weight": (jnp.ones(_CLASSES), jnp.arange(1.0, _CLASSES + 1))}),
               probabilities=(1,), weighted_mean=m({"labels_options": _BY_LABEL_WEIGHT})),
         Entry("nll_loss", "classification", jl.nll_loss,
               m({"labels": _log_probs_labels,
@@ -297,7 +304,7 @@ def _entries() -> tuple[Entry, ...]:
               lambda x, y: optax.sigmoid_binary_cross_entropy(x, y).mean(),
               "optax.sigmoid_binary_cross_entropy", "binary_cross_entropy_with_logits",
               grad_argnums=(0, 1),
-              hyperparameters=m({"pos_weight": (jnp.ones(CLASSES), 3 * jnp.ones(CLASSES))}),
+              hyperparameters=m({"pos_weight": (jnp.ones(_CLASSES), 3 * jnp.ones(_CLASSES))}),
               probabilities=(1,)),
         Entry("hinge_embedding_loss", "margin", jl.hinge_embedding_loss,
               m({"int_signs": _scores_signs}),

@@ -16,15 +16,15 @@ import optax
 
 import jaxloss
 
-from ._base import CLASSES, FEATURES, WIDTH, Entry, Sample
+from ._base import Entry, Sample, dims
 from ._base import keys as _keys
 from ._base import labels as _labels
 from ._base import normal as _normal
 
-ACTIONS = CLASSES
+ACTIONS = 5  # actions of the Q-value samples
 STEPS = 5  # time steps of the td_lambda_loss trajectories (not 7: the where-shape test)
-QUANTILES = FEATURES  # quantile estimates per distribution
-TARGET_SAMPLES = WIDTH  # target samples per distribution
+QUANTILES = 4  # quantile estimates per distribution
+TARGET_SAMPLES = 3  # target samples per distribution
 
 
 def _discounts(key, shape, dtype, gamma=0.9, terminal_rate=0.25):
@@ -34,7 +34,7 @@ def _discounts(key, shape, dtype, gamma=0.9, terminal_rate=0.25):
 
 def _state_values(key, n, dtype, **options):
     k1, k2, k3, k4 = _keys(key, 4)
-    shape = (n, WIDTH)
+    shape = (n, dims().width)
     args = (_normal(k1, shape, dtype, 2.0), _normal(k2, shape, dtype),
             _discounts(k3, shape, dtype), _normal(k4, shape, dtype, 2.0))
     return Sample(args, options)
@@ -84,17 +84,18 @@ def _logits(key, n, dtype):
 
 def _ppo(key, n, dtype, **options):
     k1, k2, k3 = _keys(key, 3)
-    old = jax.nn.log_sigmoid(_normal(k1, (n, WIDTH), jnp.float32, 2.0))
-    new = old + _normal(k2, (n, WIDTH), jnp.float32, 0.3)
-    return Sample((new.astype(dtype), old.astype(dtype), _normal(k3, (n, WIDTH), dtype)),
+    old = jax.nn.log_sigmoid(_normal(k1, (n, dims().width), jnp.float32, 2.0))
+    new = old + _normal(k2, (n, dims().width), jnp.float32, 0.3)
+    return Sample((new.astype(dtype), old.astype(dtype), _normal(k3, (n, dims().width), dtype)),
                   options)
 
 
 def _ppo_values(key, n, dtype, **options):
     k1, k2, k3 = _keys(key, 3)
-    old = _normal(k1, (n, WIDTH), dtype, 2.0)
-    values = (old.astype(jnp.float32) + _normal(k2, (n, WIDTH), jnp.float32, 0.5)).astype(dtype)
-    return Sample((values, _normal(k3, (n, WIDTH), dtype, 2.0), old), options)
+    shape = (n, dims().width)
+    old = _normal(k1, shape, dtype, 2.0)
+    values = (old.astype(jnp.float32) + _normal(k2, shape, jnp.float32, 0.5)).astype(dtype)
+    return Sample((values, _normal(k3, shape, dtype, 2.0), old), options)
 
 
 # Baselines: the default call's value in plain jax.numpy (optax has no RL losses but entropy),
