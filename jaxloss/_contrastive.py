@@ -238,8 +238,22 @@ def clip_loss(
         "clip_loss", image_embeddings, text_embeddings, where, normalize, log_scale
     )
     scale = jnp.exp(log_scale)
-    image_to_text = _cross_entropy_rows(image, text, keep, scale, axis_name)
-    text_to_image = _cross_entropy_rows(text, image, keep, scale, axis_name)
+    if axis_name is None:
+        # On one device, one similarity matrix serves both directions: its rows are the
+        # images' logits over the texts, its columns the texts' over the images, and its
+        # diagonal the pairs' own logits (two matrix products and the pairs' dot products
+        # made the value 2.4x optax's; this, 1.0x with 64-wide embeddings).
+        logits = scale * _similarities(image, text)
+        own = jnp.diagonal(logits, axis1=-2, axis2=-1)
+        texts = images = None
+        if keep is not None:
+            texts = jnp.broadcast_to(keep[..., None, :], logits.shape)
+            images = jnp.broadcast_to(keep[..., :, None], logits.shape)
+        image_to_text = jax.nn.logsumexp(logits, axis=-1, where=texts) - own
+        text_to_image = jax.nn.logsumexp(logits, axis=-2, where=images) - own
+    else:
+        image_to_text = _cross_entropy_rows(image, text, keep, scale, axis_name)
+        text_to_image = _cross_entropy_rows(text, image, keep, scale, axis_name)
     return reduce((image_to_text + text_to_image) / 2, reduction, mask=keep, axis_name=axis_name)
 
 
