@@ -287,16 +287,12 @@ def _cross_entropy_probabilities(fn, input, target, weight, eps, z_loss, reducti
     return reduce(loss, reduction, mask=keep)
 
 
-def _clamped_log(log):
-    """A log raised to -100 as in PyTorch, so p in {0, 1} gives a finite loss; NaN stays NaN.
-    A select rather than `jnp.maximum`, which XLA:CPU runs slower when it feeds a sum (see
-    `_ops.relu`)."""
-    return jnp.where(log < -100, -100.0, log)
-
-
 @jax.custom_jvp
 def _binary_cross_entropy(p, y):
-    return -(y * _clamped_log(jnp.log(p)) + (1 - y) * _clamped_log(jnp.log1p(-p)))
+    # log clamped at -100 as in PyTorch, so p in {0, 1} gives a finite loss. (A select in
+    # place of `maximum` ran 1.2x faster on rows of 5 but 1.7x slower, and took 6x as long to
+    # compile, on rows of 32: XLA:CPU, jax 0.10.2.)
+    return -(y * jnp.maximum(jnp.log(p), -100.0) + (1 - y) * jnp.maximum(jnp.log1p(-p), -100.0))
 
 
 @_binary_cross_entropy.defjvp
@@ -307,7 +303,7 @@ def _binary_cross_entropy_jvp(primals, tangents):
     p, y = primals
     dp, dy = tangents
     grad_p = (p - y) / jnp.maximum(p * (1 - p), 1e-12)
-    grad_y = _clamped_log(jnp.log1p(-p)) - _clamped_log(jnp.log(p))
+    grad_y = jnp.maximum(jnp.log1p(-p), -100.0) - jnp.maximum(jnp.log(p), -100.0)
     return _binary_cross_entropy(p, y), grad_p * dp + grad_y * dy
 
 
