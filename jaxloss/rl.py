@@ -163,8 +163,19 @@ def _backward(body, beyond, xs, continues):
     one_step = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), xs)
     # Never read: the last step has no future, so beyond() replaces the initial carry.
     init = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(beyond, one_step))
-    _, out = jax.lax.scan(step, init, (xs, continues), reverse=True)
+    steps = jax.tree.leaves(xs)[0].shape[0]
+    unroll = steps if 0 < steps <= _UNROLL_MAX_STEPS else 1
+    _, out = jax.lax.scan(step, init, (xs, continues), reverse=True, unroll=unroll)
     return out
+
+
+# Trajectories of at most this many steps run as straight-line code. On XLA:CPU (jax 0.10.2,
+# 2 cores) a loop of up to 8 steps cost 2.5 to 3x the unrolled one and compiled slower
+# (td_lambda_loss over 1e6 entries as (125000, 8): 4.2 against 1.4 ms, compile 136 against
+# 108 ms; as (333333, 3): 6.6 against 2.1 ms); from 10 steps on the loop is as fast or
+# faster ((62500, 16): 3.4 against 4.9 ms), and unrolling long ones multiplies the compile
+# time ((8192, 128): 8 s against 0.1 s).
+_UNROLL_MAX_STEPS = 8
 
 
 def _time_major(recursion, axis, keep, *arrays):

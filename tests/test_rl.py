@@ -193,6 +193,20 @@ def test_lambda_returns_by_hand():
     _close(rl.lambda_returns(R, D, V, lambda_=0.5), [4.0, 2.0, 16.5, 24.0])
 
 
+@pytest.mark.parametrize("steps", [rl._UNROLL_MAX_STEPS, rl._UNROLL_MAX_STEPS + 1])
+def test_lambda_returns_unrolled_and_looped_follow_the_recursion(steps):
+    # Trajectories up to _UNROLL_MAX_STEPS run unrolled, longer ones as a loop: both must be
+    # G_t = r_t + d_t ((1 - lambda) v_t + lambda G_{t+1}), with G past the end = v, in float64.
+    k1, k2, k3 = jax.random.split(jax.random.key(3), 3)
+    r, v = jax.random.normal(k1, (steps, 2)), jax.random.normal(k2, (steps, 2))
+    d = jnp.where(jax.random.bernoulli(k3, 0.8, (steps, 2)), 0.9, 0.0)
+    expected, following = np.zeros((steps, 2)), np.asarray(v[-1], np.float64)
+    for t in reversed(range(steps)):
+        following = r[t] + d[t] * (0.3 * v[t] + 0.7 * following)
+        expected[t] = following
+    _close(rl.lambda_returns(r, d, v, lambda_=0.7), expected)
+
+
 def test_n_step_returns_by_hand():
     # n=2: G0 = 1 + .5*2 + 0 = 2; G1 = 2; G2 = 3 + .5*4 + .25*40 = 15; G3 = 4 + .5*40 = 24
     _close(rl.n_step_returns(R, D, V, 2), [2.0, 2.0, 15.0, 24.0])
