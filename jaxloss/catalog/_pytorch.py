@@ -27,7 +27,7 @@ def _with_ignored(key, labels, rate=0.25):
 
 
 def _pair(key, n, dtype, **kwargs):
-    """Prediction/target pair of shape (n, dims().width) with errors in both Huber regimes."""
+    """Prediction/target pair of shape (n, width) with errors in both Huber regimes."""
     k1, k2 = _keys(key, 2)
     shape = (n, dims().width)
     return Sample((_normal(k1, shape, dtype, 2.0), _normal(k2, shape, dtype)), kwargs)
