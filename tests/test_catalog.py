@@ -108,6 +108,7 @@ def test_sample_dims_set_the_inner_axes_and_are_restored():
     ({"rows": 3}, TypeError, "sample_dims: unknown axis name(s) rows; known: classes"),
     ({"width": 0}, ValueError, "sample_dims: sizes must be positive integers"),
     ({"classes": 2.5}, ValueError, "sample_dims: sizes must be positive integers"),
+    ({"features": True}, ValueError, "sample_dims: sizes must be positive integers"),
 ])
 def test_sample_dims_refuse_unknown_axes_and_bad_sizes(sizes, error, message):
     with pytest.raises(error, match=re.escape(message)), catalog.sample_dims(**sizes):

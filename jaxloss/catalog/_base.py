@@ -43,7 +43,8 @@ def sample_dims(**sizes: int):
     if unknown:
         raise TypeError(f"sample_dims: unknown axis name(s) {', '.join(unknown)}; known: "
                         f"{', '.join(f.name for f in dataclasses.fields(Dims))}")
-    bad = {k: v for k, v in sizes.items() if not isinstance(v, int) or v < 1}
+    bad = {k: v for k, v in sizes.items()
+           if isinstance(v, bool) or not isinstance(v, int) or v < 1}
     if bad:
         raise ValueError(f"sample_dims: sizes must be positive integers, got {bad}")
     _DIMS.append(dataclasses.replace(dims(), **sizes))

@@ -1,0 +1,34 @@
+"""The elementwise primitives of jaxloss._ops against the definitions they stand in for."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxloss
+from jaxloss import _ops
+
+POINTS = [-2.0, -0.0, 0.0, 1e-3, 3.0, jnp.inf, -jnp.inf, jnp.nan]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+def test_relu_has_jax_nn_relus_value_and_gradient_including_nan_and_the_kink(dtype):
+    x = jnp.array(POINTS, dtype)
+    np.testing.assert_array_equal(np.asarray(_ops.relu(x), np.float32),
+                                  np.asarray(jax.nn.relu(x), np.float32))
+    assert _ops.relu(x).dtype == dtype
+    grad = jax.vmap(jax.grad(lambda v: _ops.relu(v).astype(jnp.float32)))(x)
+    # 1 above 0, 0 at and below the kink, 0 at NaN (torch: grad * (result > 0))
+    np.testing.assert_array_equal(np.asarray(grad, np.float32), [0, 0, 0, 1, 1, 1, 0, 0])
+
+
+def test_quantile_loss_keeps_nan_and_the_tau_slope_at_zero():
+    x = jnp.array([0.0, jnp.nan, 1.0, -1.0])
+    y = jnp.array([0.0, 0.0, 0.0, 0.0])
+    loss = jaxloss.quantile_loss(x, y, quantile=0.9, reduction="none")
+    np.testing.assert_allclose(np.asarray(loss), [0.0, np.nan, 0.1, 0.9], rtol=1e-6)
+    # error u = y - x; at u = 0 the derivative is that of the tau * u side: d/dx = -tau
+    grad = jax.grad(lambda x: jaxloss.quantile_loss(x, y, quantile=0.9, reduction="sum"))(x)
+    np.testing.assert_allclose(np.asarray(grad)[[0, 2, 3]], [-0.9, 0.1, -0.9], rtol=1e-6)
