@@ -40,7 +40,11 @@ def _box_pair(fn, input, target, where):
 
 
 def _corners(boxes):
-    return tuple(boxes[..., i] for i in range(4))
+    # The barrier keeps each corner a contiguous (...) array. Without it XLA:CPU sinks the
+    # slices' reshapes into the loss's reduction and runs that fusion over (n, 1) columns,
+    # several times slower: the mean over 250000 pairs took 7.2 ms against 1.35 ms
+    # (generalized IoU), 17.7 against 1.9 ms (distance IoU), with gradients unchanged.
+    return jax.lax.optimization_barrier(tuple(boxes[..., i] for i in range(4)))
 
 
 def _iou_terms(boxes, targets, eps):
