@@ -32,3 +32,21 @@ def test_quantile_loss_keeps_nan_and_the_tau_slope_at_zero():
     # error u = y - x; at u = 0 the derivative is that of the tau * u side: d/dx = -tau
     grad = jax.grad(lambda x: jaxloss.quantile_loss(x, y, quantile=0.9, reduction="sum"))(x)
     np.testing.assert_allclose(np.asarray(grad)[[0, 2, 3]], [-0.9, 0.1, -0.9], rtol=1e-6)
+
+
+def test_floor_value_clamps_the_value_and_passes_the_gradient_of_x_unclamped():
+    x = jnp.array([-1.0, 0.5, 2.0, jnp.nan])
+    np.testing.assert_array_equal(np.asarray(_ops.floor_value(x, 1.0)), [1.0, 1.0, 2.0, np.nan])
+    grad = jax.vmap(jax.grad(lambda v: _ops.floor_value(v, 1.0)))(x)
+    np.testing.assert_array_equal(np.asarray(grad), [1.0, 1.0, 1.0, 1.0])
+    # the floor itself gets no gradient (torch clamps under no_grad)
+    assert float(jax.grad(lambda low: _ops.floor_value(jnp.float32(0.0), low))(2.0)) == 0.0
+
+
+def test_gaussian_nll_loss_is_finite_for_an_error_whose_square_overflows():
+    # (1e20)^2 overflows float32; the result 0.5 (log 1e10 + 1e30) does not
+    x, y, var = jnp.array([1e20]), jnp.array([0.0]), jnp.array([1e10])
+    loss = jaxloss.gaussian_nll_loss(x, y, var, reduction="none")
+    np.testing.assert_allclose(np.asarray(loss), [0.5 * (np.log(1e10) + 1e30)], rtol=1e-6)
+    grad = jax.grad(lambda x: jaxloss.gaussian_nll_loss(x, y, var))(x)
+    np.testing.assert_allclose(np.asarray(grad), [1e20 / 1e10], rtol=1e-6)  # e / var
