@@ -148,8 +148,8 @@ def multilabel_soft_margin_loss(input, target, *, reduction="mean", where=None, 
         _checks.broadcastable(fn, "weight", weight[0], logits.shape, "`input`'s shape")
     keep = keep_mask(fn, where, logits.shape[:-1])
     logits, target = fill_dropped(keep, logits, target)
-    log_p, log_q = _ops.log_sigmoids(logits)
-    terms = -(target * log_p + (1 - target) * log_q)
+    # -(t log sigmoid(x) + (1 - t) log sigmoid(-x)), as binary_cross_entropy_with_logits
+    terms = (1 - target) * logits + _ops.softplus(-logits)
     if weight:
         (weight,) = fill_dropped(keep, jnp.broadcast_to(weight[0], logits.shape))
         terms = terms * weight
