@@ -146,7 +146,9 @@ def gate_dropped(mask, *arrays):
     return tuple(_gate(_extend(mask, x), x) for x in arrays)
 
 
-def reduce(loss, reduction: str, *, mask=None, weight=None, axis_name=None) -> jnp.ndarray:
+def reduce(
+    loss, reduction: str, *, mask=None, weight=None, axis_name=None, scale=1
+) -> jnp.ndarray:
     """Reduces an unreduced `loss`.
 
     Args:
@@ -158,12 +160,19 @@ def reduce(loss, reduction: str, *, mask=None, weight=None, axis_name=None) -> j
       axis_name: inside ``shard_map``, the mesh axis that `loss` is sharded over: ``"sum"``
         and ``"mean"`` are then global, ``psum(sum) / psum(count)`` (DESIGN §3.6), never a
         mean of per-shard means; ``"none"`` stays the local shard.
+      scale: a Python constant that every entry of `loss` is to be multiplied by, applied
+        to the sum rather than to each entry (the ½ of ½ δ²; exact for a power of two). A
+        factor per entry is an operation per element that XLA:CPU does not move past the
+        sum: the mean of ½ δ² over 1e6 elements took 0.60 ms against 0.55 ms, with its
+        gradient 1.22 ms against 1.06 ms.
     """
     if mask is not None:
         loss = jnp.where(mask, loss, 0)
     if reduction == "none":
-        return loss
+        return loss if scale == 1 else loss * scale
     total = _global_sum(jnp.sum(loss), axis_name)
+    if scale != 1:
+        total = total * scale
     if reduction == "sum":
         return total
     if weight is None and mask is None:
@@ -199,6 +208,7 @@ def elementwise(
     weight=None,
     weight_broadcasts: bool = False,
     weighted_mean: bool = False,
+    scale=1,
 ) -> jnp.ndarray:
     """A loss whose unreduced value has the shape of its inputs, ``pointwise(*arrays)``.
 
@@ -212,6 +222,7 @@ def elementwise(
         cross-entropies (`weight_broadcasts`).
       weighted_mean: ``"mean"`` divides by the kept weights' sum (l1, mse) rather than by the
         number of kept entries (huber, BCE).
+      scale: a constant factor of the loss, applied by `reduce`.
     """
     names = list(arrays)
     if weight is not None:
@@ -232,4 +243,6 @@ def elementwise(
     if weight is not None:
         (weight,) = fill_dropped(keep, weight)
         loss = loss * weight
-    return reduce(loss, reduction, mask=keep, weight=weight if weighted_mean else None)
+    return reduce(
+        loss, reduction, mask=keep, weight=weight if weighted_mean else None, scale=scale
+    )

@@ -533,8 +533,14 @@ def vtrace(
 
 
 def _value_loss(error, huber_delta):
-    """½ δ², or Huber(δ) with threshold `huber_delta` (None: squared)."""
-    return 0.5 * error * error if huber_delta is None else _huber(error, huber_delta)
+    """δ², to be halved by `reduce` (``scale=_value_scale(huber_delta)``), or Huber(δ) with
+    threshold `huber_delta` (None: squared)."""
+    return error * error if huber_delta is None else _huber(error, huber_delta)
+
+
+def _value_scale(huber_delta):
+    """The factor `reduce` applies to `_value_loss`: the ½ of ½ δ²."""
+    return 0.5 if huber_delta is None else 1
 
 
 # Option values checked when given as Python or NumPy numbers (traced ones cannot be).
@@ -611,7 +617,8 @@ def td_loss(
         return _value_loss(target - v_tm1, huber_delta)
 
     arrays = {"v_tm1": v_tm1, "r_t": r_t, "discount_t": discount_t, "v_t": v_t}
-    return elementwise("td_loss", pointwise, arrays, reduction=reduction, where=where)
+    return elementwise("td_loss", pointwise, arrays, reduction=reduction, where=where,
+                       scale=_value_scale(huber_delta))
 
 
 @loss_function(static=("stop_target_gradients", "time_axis"), valid=_HUBER_OK | _LAMBDA_OK)
@@ -673,7 +680,8 @@ def td_lambda_loss(
     v_tm1, r, discount, v, lam = fill_dropped(keep, *arrays, lam)
     returns = _time_major(_lambda_recursion, axis, keep, r, discount, v, lam)
     error = _maybe_stop(returns, stop_target_gradients) - v_tm1
-    return reduce(_value_loss(error, huber_delta), reduction, mask=keep)
+    return reduce(_value_loss(error, huber_delta), reduction, mask=keep,
+                  scale=_value_scale(huber_delta))
 
 
 class _Transitions(NamedTuple):
@@ -723,7 +731,7 @@ def _action_value_loss(t, bootstrap, huber_delta, stop, reduction):
     target = _maybe_stop(t.arrays["r_t"] + t.arrays["discount_t"] * bootstrap, stop)
     error = target - _picked(t.arrays["q_tm1"], t.actions["a_tm1"])
     loss = jnp.where(t.in_range, _value_loss(error, huber_delta), jnp.nan)
-    return reduce(loss, reduction, mask=t.keep)
+    return reduce(loss, reduction, mask=t.keep, scale=_value_scale(huber_delta))
 
 
 _Q_ARGS = r"""q_tm1: $Q(s_i, \cdot)$, the action values being learned, shape ``(..., A)``.
@@ -1242,4 +1250,5 @@ def ppo_value_loss(
         clipped = old + jnp.clip(v - old, -epsilon, epsilon)
         return jnp.maximum(loss, _value_loss(clipped - target, huber_delta))
 
-    return elementwise(fn, pointwise, arrays, reduction=reduction, where=where)
+    return elementwise(fn, pointwise, arrays, reduction=reduction, where=where,
+                       scale=_value_scale(huber_delta))

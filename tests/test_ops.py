@@ -50,3 +50,17 @@ def test_gaussian_nll_loss_is_finite_for_an_error_whose_square_overflows():
     np.testing.assert_allclose(np.asarray(loss), [0.5 * (np.log(1e10) + 1e30)], rtol=1e-6)
     grad = jax.grad(lambda x: jaxloss.gaussian_nll_loss(x, y, var))(x)
     np.testing.assert_allclose(np.asarray(grad), [1e20 / 1e10], rtol=1e-6)  # e / var
+
+
+@pytest.mark.parametrize("reduction, expected", [("none", [0.5, 0.0, 4.5]), ("sum", 5.0),
+                                                 ("mean", 2.5)])
+def test_reduce_applies_a_constant_scale_to_the_kept_entries(reduction, expected):
+    from jaxloss._reduction import reduce
+
+    loss = jnp.array([1.0, jnp.nan, 9.0])  # the NaN entry is masked out
+    mask = jnp.array([True, False, True])
+    out = reduce(loss, reduction, mask=mask, scale=0.5)
+    np.testing.assert_array_equal(np.asarray(out), expected)
+    grad = jax.grad(lambda v: jnp.sum(reduce(v, reduction, mask=mask, scale=0.5)))(loss)
+    per_entry = {"none": 0.5, "sum": 0.5, "mean": 0.25}[reduction]
+    np.testing.assert_array_equal(np.asarray(grad), [per_entry, 0.0, per_entry])
