@@ -64,3 +64,27 @@ def test_reduce_applies_a_constant_scale_to_the_kept_entries(reduction, expected
     grad = jax.grad(lambda v: jnp.sum(reduce(v, reduction, mask=mask, scale=0.5)))(loss)
     per_entry = {"none": 0.5, "sum": 0.5, "mean": 0.25}[reduction]
     np.testing.assert_array_equal(np.asarray(grad), [per_entry, 0.0, per_entry])
+
+
+def test_logistic_losses_match_float64_log_sigmoids_at_extreme_logits():
+    # The one-softplus forms against the textbook definitions in float64 (numpy, independent
+    # of jaxloss), where cancellation or overflow would show: |x| up to 100.
+    x = np.array([-100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0])
+    y = np.array([0.0, 1.0, 0.25, 1.0, 0.0, 0.0, 1.0])
+    log_sig = lambda v: -np.logaddexp(0.0, -v)  # noqa: E731
+    expected = -(2.0 * y * log_sig(x) + (1 - y) * log_sig(-x))  # pos_weight 2
+    got = jaxloss.binary_cross_entropy_with_logits(
+        jnp.array(x, jnp.float32), jnp.array(y, jnp.float32), pos_weight=2.0, reduction="none")
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6, atol=1e-7)
+    # conservative DPO's smoothed logistic with eps = 0.3, via simpo_loss (beta 1, gamma 0)
+    eps = 0.3
+    expected = -(1 - eps) * log_sig(x) - eps * log_sig(-x)
+    got = jaxloss.simpo_loss(jnp.array(x, jnp.float32), jnp.zeros(7), beta=1.0, gamma=0.0,
+                             label_smoothing=eps, reduction="none").loss
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6, atol=1e-7)
+    # and its gradient: -(1 - eps) sigmoid(-x) + eps sigmoid(x)
+    grad = jax.grad(lambda v: jaxloss.simpo_loss(v, jnp.zeros(7), beta=1.0, gamma=0.0,
+                                                 label_smoothing=eps, reduction="sum").loss)
+    sigmoid = lambda v: np.exp(log_sig(v))  # noqa: E731
+    np.testing.assert_allclose(np.asarray(grad(jnp.array(x, jnp.float32))),
+                               -(1 - eps) * sigmoid(-x) + eps * sigmoid(x), rtol=1e-6, atol=1e-7)
