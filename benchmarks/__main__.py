@@ -64,9 +64,10 @@ def parser() -> argparse.ArgumentParser:
                         f"(default: {','.join(f'{s:.0e}' for s in DEFAULT_SIZES)})")
     p.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
     p.add_argument("--dims", type=_dims,
-                   help="inner-axis sizes of the samples, e.g. width=3,classes=5,features=4 "
-                        "for the catalogue's own (default: the benchmarks' "
-                        "width=128,classes=32,features=64; unnamed axes keep it)")
+                   help="inner-axis sizes of the samples, e.g. width=3,classes=5,features=4,"
+                        "vocab=7 for the catalogue's own (default: the benchmarks' "
+                        "width=128,classes=32,features=64,vocab=256; "
+                        "unnamed axes keep it)")
     p.add_argument("--repeats", type=int,
                    help=f"timed samples per program (default: {DEFAULT_REPEATS}, --quick: 3)")
     p.add_argument("--compiles", type=int, default=DEFAULT_COMPILES,

@@ -26,8 +26,10 @@ MODES = ("value", "value_and_grad")
 # tests) are far from real models, and XLA:CPU runs such narrow rows several times slower per
 # element: summing `1 - x * y` over 1e6 elements took 1.76 ms as (333333, 3) and 0.31-0.38 ms
 # as (31250, 32), (7813, 128), (1000, 1000) or flat (jax 0.10.2, 2 cores), so narrow samples
-# would measure XLA:CPU's narrow-row code rather than the losses.
-DIMS = {"width": 128, "classes": 32, "features": 64}
+# would measure XLA:CPU's narrow-row code rather than the losses. `linear_cross_entropy` gets a
+# byte-level vocabulary of 256 words (the catalogue's 7 made its logits rows of 7); its own
+# benchmark (`benchmarks.linear_cross_entropy`) covers language-model vocabularies.
+DIMS = {"width": 128, "classes": 32, "features": 64, "vocab": 256}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +91,10 @@ def make(entry: catalog.Entry, size: int, dtype: str = "f32", seed: int = 0,
     with inner axes of sizes `dims` (default `DIMS`)."""
     key = jax.random.key(seed)
     with catalog.sample_dims(**(DIMS if dims is None else dims)):
-        per_row = math.prod(entry.sample(key, 1, DTYPES[dtype]).args[0].shape[1:])
+        # The shape of one row, traced abstractly: running the maker for it would compile
+        # every random op of the maker for one more shape (a third of making the inputs).
+        row = jax.eval_shape(lambda k: entry.sample(k, 1, DTYPES[dtype]).args[0], key)
+        per_row = math.prod(row.shape[1:])
         batch = max(1, round(size / per_row))
         sample = entry.sample(key, batch, DTYPES[dtype])
     keyword_arrays = {k: v for k, v in sample.kwargs.items() if isinstance(v, jax.Array)}

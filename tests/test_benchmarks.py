@@ -45,7 +45,7 @@ def test_two_tiny_cases_write_json_markdown_and_plots(tmp_path):
                 "date"):
         assert key in env
     assert env["backend"] == "cpu"
-    assert env["dims"] == {"width": 128, "classes": 32, "features": 64}
+    assert env["dims"] == {"width": 128, "classes": 32, "features": 64, "vocab": 256}
     cases = payload["cases"]
     assert {(c["loss"], c["size"], c["mode"]) for c in cases} == {
         (loss, size, mode) for loss in ("mse_loss", "cross_entropy") for size in (64, 512)

@@ -98,6 +98,9 @@ def test_sample_dims_set_the_inner_axes_and_are_restored():
         with catalog.sample_dims(features=5):  # nested: the other axes are kept
             assert triplet.sample(key, 2).args[0].shape == (2, 5)
             assert mse.sample(key, 2).args[0].shape == (2, 7)
+    with catalog.sample_dims(vocab=300):
+        hidden, weight, labels = catalog.get("linear_cross_entropy").sample(key, 400).args
+        assert weight.shape == (300, 4) and int(labels.max()) < 300 < 2 * int(labels.max())
     with pytest.raises(RuntimeError), catalog.sample_dims(width=11):
         raise RuntimeError
     assert catalog.dims() == catalog.Dims()

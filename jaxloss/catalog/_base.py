@@ -24,6 +24,7 @@ class Dims:
     classes: int = 5  # class axis (logits, multi-label targets)
     features: int = 4  # embedding axis
     width: int = 3  # trailing axis of elementwise samples
+    vocab: int = 7  # vocabulary of `linear_cross_entropy` (not `classes`: tells them apart)
 
 
 _DIMS = [Dims()]

@@ -182,9 +182,10 @@ def _ctc(key, n, dtype, time=12, width=4):
     return Sample((log_probs, targets, input_lengths, target_lengths))
 
 
-def _hidden_weight_labels(key, n, dtype, options=False, blocked=False, vocab=7):
+def _hidden_weight_labels(key, n, dtype, options=False, blocked=False):
     """Hidden states (n, features), a shared (vocab, features) output weight, labels (n,)."""
     k1, k2, k3, k4, k5 = _keys(key, 5)
+    vocab = dims().vocab
     hidden = _normal(k1, (n, dims().features), dtype)
     weight = _normal(k2, (vocab, dims().features), dtype)
     labels = _labels(k3, (n,), vocab)
