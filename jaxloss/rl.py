@@ -1176,7 +1176,12 @@ def ppo_clip_loss(
     old_log_pi, adv = _maybe_stop((old_log_pi, adv), stop_target_gradients)
     log_ratio = log_pi - old_log_pi
     ratio = jnp.exp(log_ratio)
-    surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - epsilon, 1 + epsilon) * adv)
+    # min(r A, clip(r, 1 - eps, 1 + eps) A) is min(r, 1 + eps) A for A >= 0 and
+    # max(r, 1 - eps) A for A < 0, and so written: XLA:CPU fuses that select into the sum
+    # that follows, where it wrote out both the ratio and its clip (1.20 -> 0.68 ms for the
+    # mean over 1e6 entries).
+    surrogate = adv * jnp.where(adv >= 0, jnp.minimum(ratio, 1 + epsilon),
+                                jnp.maximum(ratio, 1 - epsilon))
     loss = reduce(-surrogate, reduction, mask=keep)
     clipped = (jnp.abs(ratio - 1) > epsilon).astype(ratio.dtype)
     approx_kl = (ratio - 1) - log_ratio
