@@ -412,11 +412,8 @@ def _pairwise_distance(x1, x2, *, p, eps):
     underflow (every batch of ordinary embeddings) is computed directly; any other case takes
     the general form, scaled so that no power overflows.
     """
-    # Each pair of inputs gets `eps` through a barrier of its own (with the pair, so that no
-    # two distances' barriers are the same expression, merged). Otherwise the distances of a
-    # triplet share one broadcast of `eps`, which XLA:CPU then writes out in full because two
-    # fusions read it: that had doubled the time of `triplet_margin_loss`.
-    eps = jax.lax.optimization_barrier((jnp.asarray(eps, x1.dtype), x1, x2))[0]
+    # The distances of a triplet would share one broadcast of `eps`, written out in full.
+    eps = _ops.unshared(jnp.asarray(eps, x1.dtype), x1, x2)
     return _difference_norm(x1, x2, eps, p)
 
 

@@ -122,3 +122,16 @@ def softplus(x):
 softplus.defjvp(lambda primals, tangents: (
     softplus(primals[0]), jax.nn.sigmoid(primals[0]) * tangents[0]
 ))
+
+
+def unshared(scalar, *context):
+    """`scalar` as a value of its own, whose broadcasts XLA does not merge with other uses.
+
+    On XLA:CPU (jax 0.10) a broadcast of a scalar that a vectorised reduction fusion and
+    another fusion both read is written out in full, a pass over memory per use: the Huber
+    threshold shared by the loss's sum and its gradient, or one `eps` shared by the two
+    distances of a triplet (which doubled that loss's time). The barrier keeps the uses
+    apart and costs nothing once they are fused. `context`, the arrays this use is about,
+    keeps two calls apart: identical barriers would be merged like the broadcasts.
+    """
+    return jax.lax.optimization_barrier((scalar, *context))[0]

@@ -102,7 +102,7 @@ def _smooth_l1(error, beta):
     ``-0.5 (m / beta)²`` in `beta`.
     """
     size = _ops.abs_(error)
-    inside = jnp.minimum(size, beta)
+    inside = jnp.minimum(size, _ops.unshared(beta))
     return 0.5 / _positive(beta) * inside * inside + (size - inside)
 
 

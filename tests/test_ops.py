@@ -88,3 +88,13 @@ def test_logistic_losses_match_float64_log_sigmoids_at_extreme_logits():
     sigmoid = lambda v: np.exp(log_sig(v))  # noqa: E731
     np.testing.assert_allclose(np.asarray(grad(jnp.array(x, jnp.float32))),
                                -(1 - eps) * sigmoid(-x) + eps * sigmoid(x), rtol=1e-6, atol=1e-7)
+
+
+def test_unshared_is_the_identity_in_value_gradient_and_vmap():
+    x = jnp.array([0.5, 2.0, 3.0])
+    f = lambda s: jnp.sum(jnp.minimum(x, _ops.unshared(s, x)))  # noqa: E731
+    assert float(f(1.0)) == 0.5 + 1.0 + 1.0
+    assert float(jax.grad(f)(1.0)) == 2.0  # two entries above the threshold
+    scalars = jnp.array([0.0, 1.0, 4.0])
+    np.testing.assert_array_equal(np.asarray(jax.vmap(f)(scalars)), [0.0, 2.5, 5.5])
+    np.testing.assert_array_equal(np.asarray(jax.vmap(jax.grad(f))(scalars)), [3.0, 2.0, 0.0])
