@@ -10,7 +10,7 @@ import argparse
 import pathlib
 import sys
 
-# The default run must finish in under 3 minutes on 2 CPU cores with every loss (2 min 37 s
+# The default run must finish in under 3 minutes on 2 CPU cores with every loss (2 min 44 s
 # measured): two sizes span the sweep; the committed CPU results are a default run.
 DEFAULT_SIZES = (1_000, 1_000_000)
 DEFAULT_REPEATS = 9
