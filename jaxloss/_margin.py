@@ -413,7 +413,8 @@ def _pairwise_distance(x1, x2, *, p, eps):
     the general form, scaled so that no power overflows.
     """
     # The distances of a triplet would share one broadcast of `eps`, written out in full.
-    eps = _ops.unshared(jnp.asarray(eps, x1.dtype), x1, x2)
+    # (In the dtype that adding it would promote to, as before the barrier.)
+    eps = _ops.unshared(jnp.asarray(eps, jnp.result_type(x1, x2, eps)), x1, x2)
     return _difference_norm(x1, x2, eps, p)
 
 
