@@ -1178,8 +1178,8 @@ def ppo_clip_loss(
     ratio = jnp.exp(log_ratio)
     # min(r A, clip(r, 1 - eps, 1 + eps) A) is min(r, 1 + eps) A for A >= 0 and
     # max(r, 1 - eps) A for A < 0, and so written: XLA:CPU fuses that select into the sum
-    # that follows, where it wrote out both the ratio and its clip (1.20 -> 0.68 ms for the
-    # mean over 1e6 entries).
+    # that follows, where it wrote out both the ratio and its clip (the mean over 1e6 entries
+    # went from 1.80 to 1.07 times its jax.numpy formula's time).
     surrogate = adv * jnp.where(adv >= 0, jnp.minimum(ratio, 1 + epsilon),
                                 jnp.maximum(ratio, 1 - epsilon))
     loss = reduce(-surrogate, reduction, mask=keep)
