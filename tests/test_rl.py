@@ -275,6 +275,21 @@ def test_ppo_clip_gradient_vanishes_outside_the_trust_region():
     _close(grad, -jnp.exp(inside) * adv / 2)
 
 
+def test_ppo_clip_gradient_on_the_pessimistic_side_and_at_ratio_one():
+    # min(ρA, clip(ρ)A) keeps the unclipped term when it is the smaller: ρ below 1 - ε with
+    # A > 0 and above 1 + ε with A < 0 pass the gradient -ρA/n; ρ = 1 (a first epoch) too.
+    old = jnp.zeros(4)
+    adv = jnp.array([1.0, -1.0, 2.0, -3.0])
+    log_probs = jnp.log(jnp.array([0.5, 1.5, 1.0, 1.0]))
+    grad = jax.grad(lambda lp: jaxloss.ppo_clip_loss(lp, old, adv).loss)(log_probs)
+    _close(grad, -jnp.exp(log_probs) * adv / 4)
+    # d/dε of -mean(surrogate): (1 + ε) 2 gives -2/3, (1 - ε)(-3) gives -3/3, the unclipped 0
+    clipped = jnp.log(jnp.array([1.5, 0.5, 1.0]))
+    d_eps = jax.grad(lambda e: jaxloss.ppo_clip_loss(
+        clipped, jnp.zeros(3), jnp.array([2.0, -3.0, 1.0]), epsilon=e).loss)(0.2)
+    _close(d_eps, (-2.0 - 3.0) / 3)
+
+
 def test_policy_gradient_and_entropy_by_hand():
     logits = jnp.log(jnp.array([[0.25, 0.75], [0.5, 0.5]]))
     loss = jaxloss.policy_gradient_loss(logits, jnp.array([1, 0]), jnp.array([2.0, -1.0]),
