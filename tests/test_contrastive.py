@@ -247,6 +247,48 @@ def test_huge_embeddings_normalise_exactly(fn):
     _close(big_text, g_text, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("fn", [jaxloss.clip_loss, jaxloss.siglip_loss, jaxloss.info_nce_loss],
+                         ids=lambda f: f.__name__)
+def test_embeddings_at_the_top_of_float32s_range_normalise_exactly(fn):
+    # Entries near 1e38, whose reciprocals are subnormal (flushed to zero on XLA:CPU): the loss
+    # is the one of the same embeddings at unit scale. The true gradient is below float32's
+    # smallest normal number here, so only its finiteness is checked.
+    image, text = _normal(6, 5, seed=17), _normal(6, 5, seed=18)
+    image[0] /= np.abs(image[0]).max()  # one row with an entry of exactly 1, so 1e38 after
+    args = (text,) if fn is not jaxloss.info_nce_loss else (np.array([0, 0, 1, 1, 2, 2]),)
+    value = fn(image, *args)
+    big_value, big_grad = jax.value_and_grad(fn)(image * 1e38, *args)
+    _close(big_value, value)
+    assert np.all(np.isfinite(big_grad))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-10], ids=["long", "short"])
+def test_second_derivatives_match_autodiff_of_the_formula(x64, scale):
+    # The normalisation has its own JVP rule. Differentiated again (a Hessian-vector product of
+    # clip_loss), it must give JAX's autodiff of x / max(||x||, sqrt(eps)) in float64, for rows
+    # longer than sqrt(eps) = 1.5e-8 and for rows shorter (scaled by 1e-10), which are divided
+    # by sqrt(eps).
+    rng = np.random.default_rng(19)
+    image, text, direction = (rng.standard_normal((5, 4)) for _ in range(3))
+    image = image * scale
+
+    def unit(x):
+        norm = jnp.linalg.norm(x, axis=-1, keepdims=True)
+        return x / jnp.maximum(norm, np.sqrt(np.finfo(np.float64).eps))
+
+    def reference(image):
+        logits = np.exp(0.5) * unit(image) @ unit(text).T
+        own = jnp.diagonal(logits)
+        return jnp.mean(jax.nn.logsumexp(logits, 1) - own + jax.nn.logsumexp(logits, 0) - own) / 2
+
+    def hvp(f):
+        return jax.jvp(jax.grad(f), (jnp.asarray(image),), (jnp.asarray(direction),))[1]
+
+    expected = hvp(reference)
+    _close(hvp(lambda i: jaxloss.clip_loss(i, text, log_scale=0.5)), expected,
+           rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(expected))))
+
+
 def test_info_nce_zero_embeddings_have_finite_gradients():
     x = _normal(5, 3, seed=14)
     x[0] = 0.0
