@@ -139,7 +139,7 @@ def _check(fn: str, spec: _checks.Indices, arguments: dict, where, loss_shape) -
     requirement = (f"`{spec.arg}` holds {spec.what}, which must be in {allowed} (the size of "
                    f"axis {spec.axis} of `{spec.size_of}`)")
     values = []
-    if spec.ignore is not None:
+    if spec.ignore is not None and arguments[spec.ignore] is not None:  # None ignores none
         counted = counted & (x != arguments[spec.ignore])
         requirement += f" or equal `{spec.ignore}` = {{}}"
         values.append(jnp.asarray(arguments[spec.ignore]))

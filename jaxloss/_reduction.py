@@ -87,14 +87,21 @@ def loss_function(
 
 def keep_mask(fn: str, where, loss_shape: Sequence[int], *masks) -> jnp.ndarray | None:
     """The entries that count: the user's `where` (validated, broadcast to the unreduced loss
-    shape) AND-ed with the loss's own `masks` (ignored labels, padding), or None for all."""
+    shape) AND-ed with the loss's own `masks` (ignored labels, padding; None masks nothing),
+    or None for all."""
     loss_shape = tuple(loss_shape)
-    kept = [jnp.broadcast_to(m, loss_shape) for m in masks]
+    kept = [jnp.broadcast_to(m, loss_shape) for m in masks if m is not None]
     if where is not None:
         where = _checks.boolean(fn, "where", where)
         _checks.broadcastable(fn, "where", where, loss_shape, "the unreduced loss shape")
         kept.append(jnp.broadcast_to(where, loss_shape))
     return functools.reduce(jnp.logical_and, kept) if kept else None
+
+
+def not_ignored(label, ignore_index):
+    """The labels other than `ignore_index`, for `keep_mask`; None when `ignore_index` is None
+    (no label is ignored), which spares the mask altogether."""
+    return None if ignore_index is None else label != ignore_index
 
 
 def fill_dropped(mask, *arrays, value=0):

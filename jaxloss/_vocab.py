@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import _checks
-from ._reduction import fill_dropped, keep_mask, loss_function, reduce
+from ._reduction import fill_dropped, keep_mask, loss_function, not_ignored, reduce
 
 # Auto block sizes: a (tokens x vocabulary) float32 logits block of at most 4M entries (16 MiB).
 TOKEN_BLOCK = 1024
@@ -418,8 +418,9 @@ def linear_cross_entropy(
       bias: optional $b$, shape ``(V,)``.
       reduction: ``"mean"`` (over kept tokens), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True tokens count.
-      ignore_index: a label that contributes nothing (traced). Labels outside ``[0, V)``
-        otherwise give NaN (``jaxloss.checked`` raises).
+      ignore_index: a label that contributes nothing (traced), or ``None`` for none, which
+        spares the mask and the pass that zeroes ignored tokens' hidden states. Labels outside
+        ``[0, V)`` otherwise give NaN (``jaxloss.checked`` raises).
       label_smoothing: $\varepsilon \in [0, 1]$, PyTorch's semantics (traced).
       z_loss: coefficient $z$ of the PaLM auxiliary loss $\operatorname{lse}^2$ (Chowdhery et
         al. 2022, §5) (traced).
@@ -481,12 +482,14 @@ def linear_cross_entropy(
             raise ValueError(f"{fn}: `{name}` must be a positive int or None, got {size!r}")
     label = _checks.labels(fn, "target", target)
     batch_shape = label.shape
-    keep = keep_mask(fn, where, batch_shape, label != ignore_index)
+    keep = keep_mask(fn, where, batch_shape, not_ignored(label, ignore_index))
     d = h.shape[-1]
-    h, label, keep = h.reshape(-1, d), label.reshape(-1), keep.reshape(-1)
-    # Dropped tokens' hidden states may hold NaN: zero them so that no product spreads it.
-    (h,) = fill_dropped(keep, h)
-    (label,) = fill_dropped(keep, label)
+    h, label = h.reshape(-1, d), label.reshape(-1)
+    if keep is not None:
+        keep = keep.reshape(-1)
+        # Dropped tokens' hidden states may hold NaN: zero them so that no product spreads it.
+        (h,) = fill_dropped(keep, h)
+        (label,) = fill_dropped(keep, label)
 
     local_vocab = w.shape[0]
     shards = 1 if axis_name is None else lax.axis_size(axis_name)
@@ -516,11 +519,13 @@ def linear_cross_entropy(
         loss = jnp.zeros((n,), acc)
         stats = LinearCrossEntropyStats(loss, loss, loss > 0)
     elif implementation == "blocked":
-        loss, stats = _blocked(h, w, b, label, keep, eps, z, cap, static)
+        active = jnp.ones((n,), bool) if keep is None else keep
+        loss, stats = _blocked(h, w, b, label, active, eps, z, cap, static)
     else:
         loss, stats = _reference(h, w, b, label, keep, eps, z, cap, static)
     loss = jnp.where(in_range, loss, jnp.nan)
-    loss = reduce(loss.reshape(batch_shape), reduction, mask=keep.reshape(batch_shape),
+    loss = reduce(loss.reshape(batch_shape), reduction,
+                  mask=None if keep is None else keep.reshape(batch_shape),
                   axis_name=batch_axis_name)
     if not return_stats:
         return loss

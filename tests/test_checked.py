@@ -90,6 +90,12 @@ def test_ignored_and_masked_labels_are_allowed():
     with pytest.raises(checkify.JaxRuntimeError, match=r"or equal `ignore_index` = 7; got -100 "
                                                        r"at index \(1,\)"):
         loss(logits, labels.at[3].set(7), ignore_index=7)
+    # ignore_index=None ignores no label: -100 is out of range like any other.
+    assert float(loss(logits, jnp.array([0, 1, 2, 1]), ignore_index=None)) == pytest.approx(
+        np.log(3))
+    message = r"must be in \[0, 3\) \(the size of axis -1 of `input`\); got -100 at index \(1,\)"
+    with pytest.raises(checkify.JaxRuntimeError, match=message):
+        loss(logits, labels.at[3].set(1), ignore_index=None)
     # Probability targets hold no indices.
     assert np.isfinite(loss(logits, jnp.full((4, 3), 1 / 3)))
 

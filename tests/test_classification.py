@@ -116,6 +116,37 @@ def test_custom_ignore_index():
                                jaxloss.cross_entropy(x[kept], y[kept]), rtol=1e-6)
 
 
+def _linear_logits_loss(implementation):
+    # linear_cross_entropy of hidden states that the weight maps onto the given logits: h = x,
+    # W = I (4 classes, 4 features).
+    def loss(x, y, **options):
+        return jaxloss.linear_cross_entropy(x, jnp.eye(x.shape[-1]), y,
+                                            implementation=implementation, **options)
+    return loss
+
+
+@pytest.mark.parametrize("loss", [
+    jaxloss.cross_entropy,
+    lambda x, y, **o: jaxloss.nll_loss(jax.nn.log_softmax(x), y, **o),
+    jaxloss.softmax_focal_loss,
+    _linear_logits_loss("reference"),
+    _linear_logits_loss("blocked"),
+], ids=["cross_entropy", "nll_loss", "softmax_focal_loss", "linear_reference", "linear_blocked"])
+def test_ignore_index_none_ignores_no_label(loss):
+    x = jnp.asarray(np.random.default_rng(4).normal(size=(6, 4)), jnp.float32)
+    y = jnp.array([0, 3, 2, 1, 1, 0])
+    value, grad = jax.value_and_grad(lambda x: loss(x, y, ignore_index=None))(x)
+    expected, expected_grad = jax.value_and_grad(lambda x: loss(x, y))(x)
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-7)
+    # -100 is then a label like any other outside the classes (NaN), and `where` still drops.
+    padded = y.at[2].set(-100)
+    assert np.isnan(loss(x, padded, ignore_index=None))
+    kept = jnp.arange(6) != 2
+    np.testing.assert_allclose(loss(x, padded, ignore_index=None, where=kept),
+                               loss(x[kept], y[kept]), rtol=1e-6)
+
+
 def test_uint8_labels_do_not_wrap_ignore_index():
     # -100 in uint8 arithmetic would be 156; a label of 156 must not count as ignored.
     x = jnp.zeros((2, 200))
