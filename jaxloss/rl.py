@@ -1011,9 +1011,13 @@ def quantile_regression_loss(
     src, tau, target = fill_dropped(keep, src, tau, target)
     target = _maybe_stop(target, stop_target_gradients)
     u = jnp.expand_dims(target, -2) - jnp.expand_dims(src, -1)  # (..., N, M)
-    weight = jnp.abs(jnp.expand_dims(tau, -1) - (u < 0).astype(u.dtype))
+    # |tau - 1[u < 0]| for tau in [0, 1] as a select, and one sum over both axes: XLA:CPU ran
+    # the abs of a difference and a mean inside a sum 1.3-1.8x slower than this (value over
+    # 1e6 (N, M) pairs 5.7 -> 3.4 ms, with the gradient 16.6 -> 12.6 ms).
+    tau = jnp.expand_dims(tau, -1)
+    weight = jnp.where(u < 0, 1 - tau, tau)
     rho = _ops.abs_(u) if huber_delta is None else _huber(u, huber_delta)
-    loss = jnp.sum(jnp.mean(weight * rho, axis=-1), axis=-1)
+    loss = jnp.sum(weight * rho, axis=(-2, -1)) / u.shape[-1]
     return reduce(loss, reduction, mask=keep)
 
 
