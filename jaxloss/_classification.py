@@ -187,8 +187,8 @@ def cross_entropy(
       weight: optional class weights $w$, shape ``(C,)`` (traced). With integer targets they
         are constants, as in PyTorch: no gradient flows to them.
       ignore_index: integer targets only: a label value that contributes nothing (traced), or
-        ``None`` for none, which spares the mask (XLA compiles the mean a fifth faster). A
-        label outside ``[0, C)`` otherwise gives NaN (``jaxloss.checked`` raises).
+        ``None`` for none, which spares the mask. A label outside ``[0, C)`` otherwise gives
+        NaN (``jaxloss.checked`` raises).
       label_smoothing: $\varepsilon \in [0, 1]$ (traced); a Python or NumPy value outside
         raises ``ValueError``.
       z_loss: the coefficient $\lambda \ge 0$ of the z-loss (traced; 0, the default, adds
