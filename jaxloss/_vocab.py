@@ -345,9 +345,55 @@ def _blocked_bwd(static: _Static, residuals, cotangents):
 _blocked.defvjp(_blocked_fwd, _blocked_bwd)
 
 
-def _reference(h, w, b, y, active, eps, z, cap, static: _Static):
-    """The same per-token loss by plain autodiff over the full (local) logits matrix."""
-    del active
+def _reference(h, w, b, y, keep, eps, z, cap, static: _Static):
+    """The same per-token loss by plain autodiff over the full (local) logits matrix, where
+    `keep` (or None) marks the tokens that count."""
+    if keep is None:
+        return _reference_loss(h, w, b, y, eps, z, cap, static)
+    return _reference_kept(h, w, b, y, keep, eps, z, cap, static)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(8,))
+def _reference_kept(h, w, b, y, keep, eps, z, cap, static):
+    """`_reference_loss`, where every derivative takes the hidden states of the tokens that
+    `keep` drops as zeros.
+
+    A dropped token's state may hold NaN. Its loss is masked, but a gradient would still
+    multiply its zero cotangent by NaN: in the weight's gradient ``dlogits.T @ h``, and in
+    the bias's, smoothing's or cap's through NaN logits. Zeroing those states before the
+    product (as the blocked path does) writes a copy of `h`, which the loss value alone does
+    not need: (15625, 64) states against a 256-token vocabulary took 3.48 ms against optax's
+    3.20 ms with the copy, and compiled in 1.5x optax's time. The rule below zeroes them
+    only where something is differentiated.
+    """
+    del keep
+    return _reference_loss(h, w, b, y, eps, z, cap, static)
+
+
+def _reference_kept_jvp(static, primals, tangents):
+    h, w, b, y, keep, eps, z, cap = primals
+    rows = keep[:, None]
+    primals = (jnp.where(rows, h, 0), w, b, y, eps, z, cap)
+    tangents = (tangents[0], *tangents[1:4], *tangents[5:])
+    # Forward mode over the arguments with a tangent only (the rule runs when any has one;
+    # options left out are None).
+    live = [i for i, t in enumerate(tangents)
+            if t is not None and not isinstance(t, jax.custom_derivatives.SymbolicZero)]
+
+    def loss(*values):
+        args = list(primals)
+        for i, value in zip(live, values, strict=True):
+            args[i] = value
+        return _reference_loss(*args, static)
+
+    tangents = [jnp.where(rows, tangents[i], 0) if i == 0 else tangents[i] for i in live]
+    return jax.jvp(loss, [primals[i] for i in live], tangents)
+
+
+_reference_kept.defjvp(_reference_kept_jvp, symbolic_zeros=True)
+
+
+def _reference_loss(h, w, b, y, eps, z, cap, static: _Static):
     _, x, _ = _logits(h, w, b, cap, static)
     local = y - _vocab_offset(w.shape[0], static.axis_name)
     picked = jnp.take_along_axis(x, jnp.clip(local, 0, w.shape[0] - 1)[:, None], axis=1)[:, 0]
@@ -487,8 +533,6 @@ def linear_cross_entropy(
     h, label = h.reshape(-1, d), label.reshape(-1)
     if keep is not None:
         keep = keep.reshape(-1)
-        # Dropped tokens' hidden states may hold NaN: zero them so that no product spreads it.
-        (h,) = fill_dropped(keep, h)
         (label,) = fill_dropped(keep, label)
 
     local_vocab = w.shape[0]
@@ -520,6 +564,8 @@ def linear_cross_entropy(
         stats = LinearCrossEntropyStats(loss, loss, loss > 0)
     elif implementation == "blocked":
         active = jnp.ones((n,), bool) if keep is None else keep
+        # Dropped tokens' hidden states may hold NaN: zero them so that no product spreads it.
+        (h,) = fill_dropped(keep, h)
         loss, stats = _blocked(h, w, b, label, active, eps, z, cap, static)
     else:
         loss, stats = _reference(h, w, b, label, keep, eps, z, cap, static)

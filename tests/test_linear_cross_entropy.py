@@ -136,6 +136,36 @@ def test_where_drops_tokens_even_when_they_hold_nan(impl, blocks):
 
 
 @pytest.mark.parametrize("impl, blocks", IMPLEMENTATIONS, ids=IDS)
+@pytest.mark.parametrize("argnums", [(0,), (1,), (2,), (1, 2), (1, 3)])
+def test_ignored_tokens_holding_nan_reach_no_derivative(impl, blocks, argnums):
+    # Whatever is differentiated: the weight alone (the hidden states are constants), the
+    # bias, the smoothing. The weight's gradient sums hidden states times their logits'
+    # cotangents; an ignored token's cotangent is 0 but its state is NaN.
+    h, w, b, y = _data()
+    poisoned = h.at[3].set(jnp.nan).at[10, 0].set(jnp.inf)  # tokens 3 and 10 are ignored
+    args = (w, b, y, 0.1, 1e-3, 5.0)
+    ours, _ = _both({}, impl, blocks, (poisoned, *args), argnums)
+    clean, theirs = _both({}, impl, blocks, (h, *args), argnums)
+    _close(ours, clean, rtol=0, atol=0)
+    _close(ours, theirs, rtol=5e-5)
+
+
+def test_ignored_tokens_holding_nan_reach_no_forward_derivative():
+    # Forward mode along the weight, the hidden states being constants, through the
+    # reference path's custom JVP rule (the blocked path's custom VJP has no forward mode).
+    h, w, b, y = _data()
+    poisoned = h.at[3].set(jnp.nan)  # token 3 is ignored
+
+    def forward(w):
+        return jaxloss.linear_cross_entropy(poisoned, w, y, bias=b, implementation="reference")
+
+    tangent = jax.random.normal(jax.random.key(5), w.shape)
+    value, derivative = jax.jvp(forward, (w,), (tangent,))
+    expected = jax.jvp(lambda w: _expected(h, w, b, y), (w,), (tangent,))
+    _close((value, derivative), expected)
+
+
+@pytest.mark.parametrize("impl, blocks", IMPLEMENTATIONS, ids=IDS)
 def test_bfloat16_inputs_accumulate_in_float32(impl, blocks):
     h, w, b, y = _data(dtype=jnp.bfloat16)
     value, grads = jax.value_and_grad(
