@@ -46,7 +46,7 @@ class ClassIndexed(NamedTuple):
 
     def picked(self):
         """The score of each target class."""
-        return jnp.take_along_axis(self.scores, self.label[..., None], axis=-1)[..., 0]
+        return _ops.take_last(self.scores, self.label)
 
     def loss_of(self, loss):
         """Weighted by the target's class weight; NaN where the label is not a class index.

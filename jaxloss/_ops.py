@@ -4,6 +4,9 @@ The values are the textbook ones; only the derivative at the non-differentiable 
 from JAX's defaults, and PyTorch parity includes those points: a prediction equal to its target is
 common (``jax.grad(jnp.abs)(0.)`` is 1, torch's ``sign(0)`` is 0), and so is a hinge exactly at
 its margin.
+
+The rest are equal in value and derivative to the obvious JAX code, written so that XLA
+compiles them better (`unshared`, `take_last`).
 """
 
 from __future__ import annotations
@@ -135,3 +138,25 @@ def unshared(scalar, *context):
     keeps two calls apart: identical barriers would be merged like the broadcasts.
     """
     return jax.lax.optimization_barrier((scalar, *context))[0]
+
+
+@jax.custom_jvp
+def take_last(x, index):
+    """``x[..., index]``: one entry of the last axis per row, `index` of `x`'s shape without
+    that axis and within bounds (the callers clip it).
+
+    The value is a gather; the derivative is a one-hot select and sum instead of the
+    gather's own, whose transpose is a scatter-add: with it, XLA:CPU compiled and ran the
+    gradients of the class-indexed losses slower than optax's one-hot products. Mean over
+    (31250, 32) scores with the gradient, against the gather's derivative: cross_entropy
+    1.80 -> 1.44 ms (compile 164 -> 139 ms), nll_loss 0.71 -> 0.50 ms, multiclass_hinge_loss
+    2.54 -> 2.15 ms (compile 109 -> 80 ms).
+    """
+    return jnp.take_along_axis(x, index[..., None], axis=-1)[..., 0]
+
+
+@take_last.defjvp
+def _take_last_jvp(primals, tangents):
+    x, index = primals
+    chosen = jax.nn.one_hot(index, x.shape[-1], dtype=jnp.bool_)
+    return take_last(x, index), jnp.sum(jnp.where(chosen, tangents[0], 0), axis=-1)

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import _checks
+from . import _checks, _ops
 from ._reduction import fill_dropped, keep_mask, loss_function, not_ignored, reduce
 
 # Auto block sizes: a (tokens x vocabulary) float32 logits block of at most 4M entries (16 MiB).
@@ -396,7 +396,7 @@ _reference_kept.defjvp(_reference_kept_jvp, symbolic_zeros=True)
 def _reference_loss(h, w, b, y, eps, z, cap, static: _Static):
     _, x, _ = _logits(h, w, b, cap, static)
     local = y - _vocab_offset(w.shape[0], static.axis_name)
-    picked = jnp.take_along_axis(x, jnp.clip(local, 0, w.shape[0] - 1)[:, None], axis=1)[:, 0]
+    picked = _ops.take_last(x, jnp.clip(local, 0, w.shape[0] - 1))
     tgt = jnp.where((local >= 0) & (local < w.shape[0]), picked, 0.0)
     m = lax.stop_gradient(jnp.max(x, axis=1))
     s = jnp.sum(jnp.exp(x - m[:, None]), axis=1)

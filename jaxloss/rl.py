@@ -723,7 +723,7 @@ def _transitions(fn, where, scores, steps=None, actions=None) -> _Transitions:
 
 def _picked(values, action):
     """``values[..., action]`` for each entry."""
-    return jnp.take_along_axis(values, action[..., None], axis=-1)[..., 0]
+    return _ops.take_last(values, action)
 
 
 def _action_value_loss(t, bootstrap, huber_delta, stop, reduction):
