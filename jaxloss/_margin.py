@@ -258,7 +258,12 @@ def multi_margin_loss(
         raise ValueError(f"{fn}: `p` must be 1 or 2, got {p!r}")
     x = class_indexed(fn, input, target, weight=weight, ignore_index=None, where=where)
     num_classes = x.scores.shape[-1]
-    hinge = _ops.relu(margin - x.picked()[..., None] + x.scores)
+    # The gather's own derivative here, not `x.picked()`'s one-hot rule: against every class
+    # the picked score's cotangent is a row sum, which XLA:CPU then wrote out broadcast to
+    # the scores' shape for the one-hot select (value_and_grad over (31250, 32) scores,
+    # 1.05 -> 2.09 ms).
+    picked = jnp.take_along_axis(x.scores, x.label[..., None], axis=-1)
+    hinge = _ops.relu(margin - picked + x.scores)
     if p == 2:
         hinge = hinge * hinge
     others = ~jax.nn.one_hot(x.label, num_classes, dtype=jnp.bool_)
