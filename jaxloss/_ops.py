@@ -146,11 +146,11 @@ def take_last(x, index):
     that axis and within bounds (the callers clip it).
 
     The value is a gather; the derivative is a one-hot select and sum instead of the
-    gather's own, whose transpose is a scatter-add: with it, XLA:CPU compiled and ran the
-    gradients of the class-indexed losses slower than optax's one-hot products. Mean over
-    (31250, 32) scores with the gradient, against the gather's derivative: cross_entropy
-    1.80 -> 1.44 ms (compile 164 -> 139 ms), nll_loss 0.71 -> 0.50 ms, multiclass_hinge_loss
-    2.54 -> 2.15 ms (compile 109 -> 80 ms).
+    gather's own, whose transpose is a scatter-add that XLA:CPU compiled and ran more slowly
+    than optax's one-hot products. Mean over (31250, 32) scores with its gradient, the
+    gather's derivative against this one: cross_entropy 1.80 -> 1.44 ms (compile 164 -> 139
+    ms), nll_loss 0.71 -> 0.50 ms, multiclass_hinge_loss 2.54 -> 2.15 ms (compile 109 -> 80
+    ms). Not always a gain: see `multi_margin_loss`.
     """
     return jnp.take_along_axis(x, index[..., None], axis=-1)[..., 0]
 
