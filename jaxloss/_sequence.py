@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -33,8 +34,22 @@ def _log_add(*terms):
 
 
 def _shift(x, by, fill):
-    """`x` moved `by` states to the right along axis 1, `fill` entering from the left."""
-    return jnp.pad(x, ((0, 0), (by, 0)), constant_values=fill)[:, : x.shape[1]]
+    """`x` moved `by` states along axis 1 (to the right if positive, to the left if negative),
+    `fill` entering from the emptied end."""
+    states = x.shape[1]
+    if by >= 0:
+        return jnp.pad(x, ((0, 0), (by, 0)), constant_values=fill)[:, :states]
+    return jnp.pad(x, ((0, 0), (0, -by)), constant_values=fill)[:, -by:]
+
+
+def _transitions(x, can_skip, direction):
+    """One step of the CTC recursion over log-scores `x` ``(N, 2S+1)``: each state collects
+    itself and its one or two predecessors (``direction = 1``, the forward recursion) or
+    successors (``direction = -1``, the backward one). A path may jump over a blank between two
+    different labels: from ``s`` to ``s + 2`` where ``can_skip[s + 2]``."""
+    skips = can_skip if direction == 1 else _shift(can_skip, -2, False)
+    from_skip = jnp.where(skips, _shift(x, 2 * direction, -jnp.inf), -jnp.inf)
+    return _log_add(x, _shift(x, direction, -jnp.inf), from_skip)
 
 
 def _pad_concatenated(flat, lengths, width):
@@ -74,28 +89,100 @@ def _negative_log_likelihood(log_probs, labels, input_lengths, label_lengths, bl
     extended = jnp.full((n, 2 * width + 1), blank).at[:, 1::2].set(labels)
     # A path may jump over a blank between two different labels (never between repeats).
     can_skip = (extended != blank) & (extended != _shift(extended, 2, blank))
-    emissions = jnp.take_along_axis(log_probs, extended[:, None, :], axis=-1)  # (N, T, 2S+1)
-
-    def advance(alpha, frame):
-        emission, is_active = frame
-        from_skip = jnp.where(can_skip, _shift(alpha, 2, -jnp.inf), -jnp.inf)
-        advanced = emission + _log_add(alpha, _shift(alpha, 1, -jnp.inf), from_skip)
-        # Frozen once the example's input has ended: whatever padding holds past it, NaN
-        # included, reaches neither the value nor (through the unselected branch) a gradient.
-        return jnp.where(is_active[:, None], advanced, alpha), None
-
-    # Before the first frame the empty prefix has probability 1. Held in state 0, it lets the
-    # first step reach exactly states 0 (stay) and 1 (advance), as the recursion requires.
-    start = jnp.full(extended.shape, -jnp.inf, log_probs.dtype).at[:, 0].set(0.0)
-    alpha, _ = lax.scan(advance, start, (jnp.swapaxes(emissions, 0, 1), active.T))
-
     # Complete paths end on the last label or on the blank after it.
     last = 2 * jnp.clip(label_lengths, 0, width)
+    log_likelihood = _log_likelihood(log_probs, extended, can_skip, active.T, last)
+    # 0 - x rather than -x: a certain alignment gives +0, not -0.
+    return jnp.where(in_range, 0.0 - log_likelihood, jnp.nan)
+
+
+def _emissions(log_probs, extended):
+    """Each state's log-probability at each frame, time-major ``(T, N, 2S+1)``."""
+    return jnp.swapaxes(jnp.take_along_axis(log_probs, extended[:, None, :], axis=-1), 0, 1)
+
+
+def _only_state(extended, index, dtype):
+    """Log-scores ``(N, 2S+1)``: 0 in state ``index[n]`` of row n, -inf elsewhere."""
+    states = jnp.arange(extended.shape[1])[None]
+    return jnp.where(states == index[:, None], 0.0, -jnp.inf).astype(dtype)
+
+
+def _recursion(emissions, can_skip, active, start, *, backward=False, every_frame=False):
+    """The forward recursion over time-major `emissions` and `active` ``(T, N)``: the
+    log-probability of the paths from `start` to each state, counting every frame read, once
+    all are read, and after each frame ``(T, N, 2S+1)`` if `every_frame` (else None).
+    `backward` runs it from the last frame to the first, through the reversed transitions."""
+    direction = -1 if backward else 1
+
+    def step(carry, frame):
+        emission, is_active = frame
+        advanced = emission + _transitions(carry, can_skip, direction)
+        # Frozen outside the example's input: whatever padding holds past it, NaN included,
+        # reaches neither the value nor a derivative.
+        carry = jnp.where(is_active[:, None], advanced, carry)
+        return carry, carry if every_frame else None
+
+    return lax.scan(step, start, (emissions, active), reverse=backward)
+
+
+def _ends(alpha, last):
+    """``log P(labels)`` from the final states: complete paths end on the last label (state
+    ``last - 1``) or on the blank after it (state `last`)."""
     ends_blank = jnp.take_along_axis(alpha, last[:, None], axis=1)[:, 0]
     ends_label = jnp.take_along_axis(alpha, jnp.maximum(last - 1, 0)[:, None], axis=1)[:, 0]
-    ends_label = jnp.where(last > 0, ends_label, -jnp.inf)
-    # 0 - x rather than -x: a certain alignment gives +0, not -0.
-    return jnp.where(in_range, 0.0 - _log_add(ends_blank, ends_label), jnp.nan)
+    return _log_add(ends_blank, jnp.where(last > 0, ends_label, -jnp.inf))
+
+
+# Before the first frame the empty prefix has probability 1. Held in state 0, it lets the first
+# step reach exactly states 0 (stay) and 1 (advance), as the recursion requires.
+def _first_states(extended, dtype):
+    return _only_state(extended, jnp.zeros(extended.shape[:1], jnp.int32), dtype)
+
+
+@jax.custom_jvp
+def _log_likelihood(log_probs, extended, can_skip, active, last):
+    """``log P(labels | log_probs)`` per example ``(N,)``; the derivative comes from the
+    forward-backward recursion (below) rather than from differentiating the scan."""
+    emissions = _emissions(log_probs, extended)
+    start = _first_states(extended, log_probs.dtype)
+    alpha, _ = _recursion(emissions, can_skip, active, start)
+    return _ends(alpha, last)
+
+
+@_log_likelihood.defjvp
+def _log_likelihood_jvp(primals, tangents):
+    # d log P / d y[t, c] is the posterior probability that a path emits c at frame t: the
+    # sum over the states s emitting c of exp(alpha_t(s) + beta_t(s) - y[t, s] - log P), with
+    # alpha_t(s) and beta_t(s) the log-probabilities of the paths' prefixes up to frame t and
+    # of their suffixes from it, both in state s at frame t and both counting its emission
+    # (Graves et al 2006, eq. 14). One backward scan gives beta, where differentiating the
+    # forward scan would transpose every step of it; and as an ordinary function of the inputs,
+    # the derivative can be differentiated again.
+    log_probs, extended, can_skip, active, last = primals
+    emissions = _emissions(log_probs, extended)
+    start = _first_states(extended, log_probs.dtype)
+    alpha, alphas = _recursion(emissions, can_skip, active, start, every_frame=True)
+    log_p = _ends(alpha, last)
+    # The backward recursion starts from the blank after the last label: the frames past the
+    # input come first and hold it, and its reversed transitions reach exactly the two final
+    # states (that blank and the last label), each with log-probability 0.
+    finish = _only_state(extended, last, log_probs.dtype)
+    _, betas = _recursion(emissions, can_skip, active, finish, backward=True, every_frame=True)
+    # The posterior over the states at each used frame, normalised there rather than by log P:
+    # the two are equal, but with log-probabilities near 1e30 (or long sequences in float32)
+    # alpha + beta - log P cancels to rounding error of the size of log P, where the frame's
+    # own normalisation keeps its weights finite and summing to 1. Unused frames, states that
+    # cannot emit (y = -inf, so alpha = beta = -inf) and infeasible targets (every state -inf)
+    # get no weight; NaN inputs in used frames give NaN.
+    used = active[..., None] & (emissions != -jnp.inf)
+    exponent = jnp.where(used, alphas + betas - emissions, -jnp.inf)
+    top = lax.stop_gradient(jnp.max(exponent, axis=-1, keepdims=True))
+    weights = jnp.exp(exponent - jnp.where(top == -jnp.inf, 0.0, top))
+    total = jnp.sum(weights, axis=-1, keepdims=True)
+    occupancy = weights / jnp.where(total == 0, 1.0, total)
+    by_class = jax.nn.one_hot(extended, log_probs.shape[-1], dtype=log_probs.dtype)
+    grad = jnp.einsum("tns,nsc->ntc", occupancy, by_class)
+    return log_p, jnp.sum(grad * tangents[0], axis=(1, 2))
 
 
 # The values that jit cannot check, for `jaxloss.checked`.
@@ -132,7 +219,10 @@ def ctc_loss(
       \frac{\ell_i}{\max(\lvert l_i\rvert, 1)}$$
 
     computed by the forward (alpha) recursion in log space, a ``lax.scan`` over time. The
-    ``"mean"`` divides each loss by its target length first, as PyTorch does.
+    ``"mean"`` divides each loss by its target length first, as PyTorch does. The derivative
+    comes from the forward-backward recursion (a second scan, from the last frame back), as
+    PyTorch's and cuDNN's do: each frame's posterior over the labels. It works in forward and
+    reverse mode and can itself be differentiated (Hessians).
 
     An alignment needs at least $\lvert l_i\rvert$ frames plus one per adjacent repeated pair;
     with fewer the loss is ``inf`` (its gradient is 0), or 0 with `zero_infinity`. The loss is

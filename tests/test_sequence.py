@@ -122,6 +122,37 @@ def test_gradient_is_minus_the_occupancy_of_each_frame():
     assert np.all(np.asarray(logit_grad)[~used] == 0)
 
 
+def test_gradient_at_huge_log_probabilities_is_each_frames_posterior():
+    # Log-probabilities near -1e30: log P and alpha + beta are about 1e31, whose float32
+    # rounding (1e24) would swamp exp(alpha + beta - log P). The posterior of each used frame
+    # is then one state; its gradient is still -1 on one class per frame.
+    logits, labels, input_lengths, target_lengths = small_batch(np.random.default_rng(13))
+    log_probs = jnp.asarray(-np.abs(logits) * 1e30, jnp.float32)
+    args = (labels, input_lengths, target_lengths)
+    grad = jax.grad(lambda lp: jaxloss.ctc_loss(lp, *args, reduction="sum"))(log_probs)
+    used = np.arange(6) < input_lengths[:, None]
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(jnp.sum(grad, -1), np.where(used, -1.0, 0.0), atol=1e-6)
+    assert set(np.unique(np.asarray(grad))) <= {-1.0, 0.0}
+
+
+def test_long_sequence_gradient_in_float32_agrees_with_float64():
+    # 400 frames: log P is about -1e3, so float32 resolves it to 6e-5; the gradient (a
+    # probability per frame and class) must stay within a few of those.
+    rng = np.random.default_rng(14)
+    logits = rng.normal(size=(2, 400, 12)) * 2
+    labels = rng.integers(1, 12, size=(2, 50))
+    args = (labels, np.array([400, 333]), np.array([50, 41]))
+
+    def grad(dtype):
+        log_probs = jax.nn.log_softmax(jnp.asarray(logits, dtype))
+        return jax.grad(lambda lp: jaxloss.ctc_loss(lp, *args, reduction="sum"))(log_probs)
+
+    with jax.enable_x64(True):
+        wide = np.asarray(grad(jnp.float64))
+    np.testing.assert_allclose(grad(jnp.float32), wide, atol=2e-4)
+
+
 def infeasible_batch():
     log_probs = jax.nn.log_softmax(jnp.asarray(np.random.default_rng(2).normal(size=(3, 4, 4))))
     labels = np.array([[1, 2, 3], [2, 2, 0], [1, 2, 0]])
