@@ -397,10 +397,23 @@ def binary_cross_entropy_with_logits(
     )
 
 
+@jax.custom_jvp
 def _xlogx(t):
     """``t log t`` with ``0 log 0 = 0`` and NaN for ``t < 0`` (torch's ``xlogy(t, t)``); the
-    gradient at 0 is 0 rather than -inf."""
+    derivative is ``log t + 1``, and 0 at ``t <= 0`` rather than -inf."""
     return jnp.where(t >= 0, t * jnp.log(jnp.where(t > 0, t, 1.0)), jnp.nan)
+
+
+@_xlogx.defjvp
+def _xlogx_jvp(primals, tangents):
+    # Differentiating the guarded form carries its selects into the backward pass, which
+    # XLA:CPU keeps out of its vectorised fusions. The derivative's guard puts 2, not the
+    # value's 1, in place of t <= 0: with the same expression, XLA computes the logarithm
+    # once and writes it out for both. kl_div's value_and_grad over 1e6 entries took 1.3x
+    # its jax.numpy formula in both of those forms, and 0.8x in this one.
+    (t,), (dt,) = primals, tangents
+    positive = t > 0
+    return _xlogx(t), jnp.where(positive, jnp.log(jnp.where(positive, t, 2.0)) + 1, 0.0) * dt
 
 
 @loss_function(static=("log_target",))

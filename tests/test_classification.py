@@ -218,6 +218,22 @@ def test_kl_div_zero_target_has_finite_gradients():
     assert all(np.all(np.isfinite(g)) for g in grads)
 
 
+def test_kl_div_target_derivatives():
+    # d/dt (t log t - t x) = log t + 1 - x, with t log t's part 0 at t = 0 (not -inf), and
+    # d2/dt2 = 1 / t (0 at t = 0), in both modes.
+    x = jnp.log(jnp.array([0.5, 0.25, 0.25]))
+    t = jnp.array([0.0, 0.5, 0.5])
+
+    def loss(t):
+        return jaxloss.kl_div(x, t, reduction="sum")
+
+    expected = np.array([0.0, math.log(0.5) + 1, math.log(0.5) + 1]) - np.asarray(x)
+    np.testing.assert_allclose(jax.grad(loss)(t), expected, rtol=1e-6)
+    np.testing.assert_allclose(jax.jacfwd(loss)(t), expected, rtol=1e-6)
+    for hessian in (jax.hessian(loss)(t), jax.jacrev(jax.jacrev(loss))(t)):
+        np.testing.assert_allclose(hessian, np.diag([0.0, 2.0, 2.0]), rtol=1e-6)
+
+
 def test_label_shape_errors():
     x = jnp.zeros((4, 10))
     with pytest.raises(ValueError, match=r"^cross_entropy: `input` has shape \(4, 10\) but "
