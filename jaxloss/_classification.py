@@ -618,12 +618,46 @@ def softmax_focal_loss(
         "softmax_focal_loss", input, target, weight=weight, ignore_index=ignore_index,
         where=where,
     )
-    lse = jax.nn.logsumexp(x.scores, axis=-1)
-    log_rest, certain = _log_rest(x.scores, x.label, lse)
+    loss = _softmax_focal(x.scores, x.label, gamma, x.keep)
+    return reduce(x.loss_of(loss), reduction, mask=x.keep, weight=x.label_weight)
+
+
+def _softmax_focal_parts(scores, label, gamma, keep):
+    """The log-sum-exp, ``-log p_y``, ``log(1 - p_y)`` and ``(1 - p_y)^gamma`` of each row."""
+    lse = jax.nn.logsumexp(scores, axis=-1)
+    log_rest, certain = _log_rest(scores, label, lse)
     # Gated rows may hold NaN; replaced before they meet the shared gamma (see gate_dropped).
-    nll, log_rest = fill_dropped(x.keep, lse - x.picked(), log_rest)
+    nll, log_rest = fill_dropped(keep, lse - _ops.take_last(scores, label), log_rest)
     modulation = jnp.where(certain, jnp.where(gamma == 0, 1.0, 0.0), jnp.exp(gamma * log_rest))
-    return reduce(x.loss_of(modulation * nll), reduction, mask=x.keep, weight=x.label_weight)
+    return lse, nll, log_rest, modulation
+
+
+@jax.custom_jvp
+def _softmax_focal(scores, label, gamma, keep):
+    """``(1 - p_y)^gamma (-log p_y)`` per row (0 in rows that `keep` drops)."""
+    _, nll, _, modulation = _softmax_focal_parts(scores, label, gamma, keep)
+    return modulation * nll
+
+
+@_softmax_focal.defjvp
+def _softmax_focal_jvp(primals, tangents):
+    # With q = 1 - p_y and nll = -log p_y, the row's loss q^gamma nll has the derivative
+    #   d/dx_c = (p_c - [c = y]) (q^gamma + gamma nll p_y q^(gamma - 1)),
+    #   d/dgamma = q^gamma log(q) nll:
+    # one factor per row times softmax-minus-one-hot, where differentiating the two
+    # log-sum-exps (all classes, and all but the target) carried both softmaxes and the
+    # masks of the second through the backward pass (value_and_grad 2.5x the jax.numpy
+    # formula). The factor's second term is formed in log space, finite for saturated rows
+    # with gamma < 1, and p_y - 1 is written -q, which does not cancel.
+    scores, label, gamma, keep = primals
+    d_scores, _, d_gamma, _ = tangents
+    lse, nll, log_rest, modulation = _softmax_focal_parts(scores, label, gamma, keep)
+    factor = modulation + gamma * jnp.exp(jnp.log(nll) - nll + (gamma - 1) * log_rest)
+    target = jax.nn.one_hot(label, scores.shape[-1], dtype=scores.dtype)
+    p = jnp.exp(scores - lse[..., None])
+    p_minus_target = p * (1 - target) - target * jnp.exp(log_rest)[..., None]
+    d_loss = factor * jnp.sum(p_minus_target * d_scores, axis=-1)
+    return modulation * nll, d_loss + modulation * log_rest * nll * d_gamma
 
 
 @loss_function(indices=(_LABELS_OR_PROBABILITIES,))

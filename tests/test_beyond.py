@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from jax.test_util import check_grads
 
 import jaxloss
 
@@ -501,6 +502,37 @@ def test_softmax_focal_gradient_is_finite_at_saturated_probabilities(gamma):
     # lse - x_t rounds to 0, like cross_entropy's, and the gradient there is ~1e-15.
     _close(grads[0], want, rtol=1e-5, atol=1e-7)
     _close(value, -np.exp(gamma * log_r) * log_pt, rtol=1e-5, atol=1e-7)
+
+
+def test_softmax_focal_derivatives_in_gamma_and_second_order(x64):
+    rng = _rng(17)
+    logits = jnp.asarray(2 * rng.normal(size=(6, 4)))
+    labels = rng.integers(0, 4, size=6)
+    weight = jnp.array([0.5, 1.0, 2.0, 1.5])
+
+    def loss(x, gamma):
+        return jaxloss.softmax_focal_loss(x, labels, gamma=gamma, weight=weight)
+
+    check_grads(loss, (logits, jnp.float64(1.5)), order=2, modes=("fwd", "rev"))
+
+
+def test_softmax_focal_dropped_rows_reach_no_derivative_of_gamma():
+    # A dropped row's logits are NaN; gamma's derivative must be that of the kept rows alone.
+    rng = _rng(18)
+    logits = (2 * rng.normal(size=(5, 3))).astype(np.float32)
+    labels = np.array([0, 2, 1, 1, 0])
+    keep = np.array([True, False, True, True, False])
+    dirty = np.where(keep[:, None], logits, np.nan)
+
+    def grads(x, y, where):
+        return jax.grad(
+            lambda x, g: jaxloss.softmax_focal_loss(x, y, gamma=g, where=where), argnums=(0, 1)
+        )(jnp.asarray(x), jnp.float32(1.5))
+
+    masked, alone = grads(dirty, labels, keep), grads(logits[keep], labels[keep], None)
+    _close(masked[1], alone[1], rtol=1e-6)
+    _close(masked[0][keep], alone[0], rtol=1e-6)
+    assert not np.any(np.asarray(masked[0])[~keep])
 
 
 def test_sigmoid_focal_alpha_minus_one_and_none_disable_the_weighting():
