@@ -760,18 +760,41 @@ def js_divergence(input, target, *, reduction="mean", where=None):
     _checks.same_shape(fn, input=log_p, target=log_q)
     keep = keep_mask(fn, where, log_p.shape[:-1])
     log_p, log_q = fill_dropped(keep, log_p, log_q)
+    return reduce(_js_rows(log_p, log_q), reduction, mask=keep)
+
+
+def _js_terms(log_p, log_q):
+    """Each class's ``p (log p - log m)`` and ``q (log q - log m)``, ``m = (p + q) / 2``."""
     # A class without mass (-inf) is given the lowest finite log-probability instead: its
     # probability is still exactly 0, so its term p (log p - log m) is 0 * finite = 0 with a
     # zero gradient, also where both sides are empty, with no select (XLA:CPU keeps selects
     # out of its vectorised reductions: 2.0 -> 1.3 ms over 1e6 entries, jnp formula 1.15 ms).
     lowest = jnp.finfo(log_p.dtype).min
     log_p, log_q = jnp.maximum(log_p, lowest), jnp.maximum(log_q, lowest)
-    # log((p + q) / 2); both are finite, so logaddexp's infinity handling is not needed. (The
-    # derivative of abs is 0 at 0, so that of log_mix is 1/2 where p = q, as max's is.)
+    # log((p + q) / 2); both are finite, so logaddexp's infinity handling is not needed.
     log_mix = (jnp.maximum(log_p, log_q) + jnp.log1p(jnp.exp(-_ops.abs_(log_p - log_q)))
                - jnp.log(2.0).astype(log_p.dtype))
-    terms = jnp.exp(log_p) * (log_p - log_mix) + jnp.exp(log_q) * (log_q - log_mix)
-    return reduce(0.5 * jnp.sum(terms, axis=-1), reduction, mask=keep)
+    return jnp.exp(log_p) * (log_p - log_mix), jnp.exp(log_q) * (log_q - log_mix)
+
+
+@jax.custom_jvp
+def _js_rows(log_p, log_q):
+    """The divergence of each row."""
+    from_p, from_q = _js_terms(log_p, log_q)
+    return 0.5 * jnp.sum(from_p + from_q, axis=-1)
+
+
+@_js_rows.defjvp
+def _js_rows_jvp(primals, tangents):
+    # d JS / d log p_c = p_c (log p_c - log m_c) / 2, the value's own term: through m, the
+    # class's -p_c log m_c - q_c log m_c changes by -(p_c + q_c) / (2 m_c) = -1 per unit of
+    # p_c, which cancels the 1 of d(p_c log p_c) / dp_c. Differentiating the formula instead
+    # carried its maxima and abs through the backward pass (value_and_grad 1.39x the
+    # jax.numpy formula).
+    from_p, from_q = _js_terms(*primals)
+    d_p, d_q = tangents
+    value = 0.5 * jnp.sum(from_p + from_q, axis=-1)
+    return value, 0.5 * jnp.sum(from_p * d_p + from_q * d_q, axis=-1)
 
 
 @loss_function()
