@@ -652,7 +652,11 @@ def _softmax_focal_jvp(primals, tangents):
     scores, label, gamma, keep = primals
     d_scores, _, d_gamma, _ = tangents
     lse, nll, log_rest, modulation = _softmax_focal_parts(scores, label, gamma, keep)
-    factor = modulation + gamma * jnp.exp(jnp.log(nll) - nll + (gamma - 1) * log_rest)
+    # gamma nll p_y q^(gamma - 1) in log space; where nll rounds to 0 (a saturated or dropped
+    # row) it is 0, with finite derivatives of its own (Hessians): no log(0) is taken.
+    positive = nll > 0
+    log_term = jnp.log(jnp.where(positive, nll, 1.0)) - nll + (gamma - 1) * log_rest
+    factor = modulation + gamma * jnp.exp(jnp.where(positive, log_term, -jnp.inf))
     target = jax.nn.one_hot(label, scores.shape[-1], dtype=scores.dtype)
     p = jnp.exp(scores - lse[..., None])
     p_minus_target = p * (1 - target) - target * jnp.exp(log_rest)[..., None]

@@ -516,6 +516,24 @@ def test_softmax_focal_derivatives_in_gamma_and_second_order(x64):
     check_grads(loss, (logits, jnp.float64(1.5)), order=2, modes=("fwd", "rev"))
 
 
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_softmax_focal_hessian_at_saturated_rows_agrees_with_float64(gamma):
+    # In float32 the first row's -log p_y rounds to 0 (it is e^-200); the Hessian must stay
+    # finite there and agree with float64's, which resolves it.
+    logits = np.array([[100.0, -100.0, -100.0], [0.5, -1.0, 2.0], [3.0, 0.0, -2.0]])
+    labels = np.array([0, 2, 1])
+
+    def hessian(dtype):
+        loss = lambda x: jaxloss.softmax_focal_loss(x, labels, gamma=gamma)  # noqa: E731
+        return jax.hessian(loss)(jnp.asarray(logits, dtype))
+
+    with jax.enable_x64(True):
+        wide = np.asarray(hessian(jnp.float64))
+    narrow = hessian(jnp.float32)
+    _finite(narrow)
+    _close(narrow, wide, rtol=1e-4, atol=1e-6)
+
+
 def test_softmax_focal_dropped_rows_reach_no_derivative_of_gamma():
     # A dropped row's logits are NaN; gamma's derivative must be that of the kept rows alone.
     rng = _rng(18)
