@@ -451,13 +451,15 @@ def test_triplet_gradient_in_p_at_the_euclidean_norm(x64):
     _close(analytic, numeric, rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("name", ["cosine", "triplet"])
+@pytest.mark.parametrize("name", ["cosine", "triplet", "triplet_swap"])
 def test_vmap_over_ordinary_and_huge_batches_equals_the_loop(name):
     # Ordinary inputs take the direct sums, entries of 1e25 the scaled form; vmap over a
     # stack of both computes both forms for both (a select): the form not taken must leak
     # no NaN into the gradients.
     loss = {"cosine": lambda x, y: jaxloss.cosine_embedding_loss(x, y, jnp.array([1, -1, 1])),
-            "triplet": lambda x, y: jaxloss.triplet_margin_loss(x, y, 0.5 * x - y)}[name]
+            "triplet": lambda x, y: jaxloss.triplet_margin_loss(x, y, 0.5 * x - y),
+            "triplet_swap": lambda x, y: jaxloss.triplet_margin_loss(x, y, 0.5 * x - y,
+                                                                     swap=True)}[name]
     x, y = _normal(2, 3, 4, seed=6), _normal(2, 3, 4, seed=7)
     x[1] *= 1e25
     y[1] *= 1e25
@@ -469,6 +471,21 @@ def test_vmap_over_ordinary_and_huge_batches_equals_the_loop(name):
         _close(mapped[0][b], value, rtol=1e-6)
         for g_mapped, g in zip(mapped[1], grads, strict=True):
             _close(g_mapped[b], g, rtol=1e-5, atol=1e-30)
+
+
+def test_triplet_one_huge_distance_keeps_the_other_exact():
+    # The distances of a triplet share the choice of form: a negative 1e25 away sends the
+    # ordinary anchor-positive distance to the general form too, which must still be exact,
+    # in value and in gradient (d/da |a - p| = (a - p) / |a - p|).
+    a, pos = _normal(4, 3, seed=8), _normal(4, 3, seed=9)
+    neg = 1e25 * _normal(4, 3, seed=10)
+    losses = jaxloss.triplet_margin_loss(a, pos, neg, margin=1e27, eps=0.0, reduction="none")
+    to_positive = np.linalg.norm(a.astype(np.float64) - pos, axis=-1)
+    to_negative = np.linalg.norm(a.astype(np.float64) - neg, axis=-1)
+    _close(losses, 1e27 + to_positive - to_negative, rtol=1e-6, atol=0)
+    grad_positive = _grads(jaxloss.triplet_margin_loss, a, pos, neg, argnums=(1,),
+                           margin=1e27, eps=0.0)[0]
+    _close(grad_positive, -(a - pos) / to_positive[:, None], rtol=1e-5)
 
 
 @pytest.mark.parametrize("p", [0.0, -1.0])
