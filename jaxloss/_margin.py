@@ -511,17 +511,22 @@ def _general_norm_and_grad(term, p):
 
 def _general_norm(v, p):
     r"""$(\sum_d |v_d|^p)^{1/p}$ for finite $p > 0$, $\max_d |v_d|$ for $p = \infty$, NaN for
-    $p \le 0$; 0 with a zero gradient for a zero row."""
+    $p \le 0$; 0 with a zero gradient for a zero row. A row with a NaN entry has norm NaN,
+    one with an infinite entry (and no NaN) norm inf, as in PyTorch."""
     size = _ops.abs_(v)
     finite = jnp.isfinite(p) & (p > 0)
     safe_p = jnp.where(finite, p, 1)
+    largest = jnp.max(size, axis=-1, initial=0)  # NaN if an entry is
     # The norm of the entries over the largest one (a constant for the gradient, so exact):
     # their powers cannot overflow, as |v|^2 does past 1e19 in float32.
-    top = jax.lax.stop_gradient(jnp.max(size, axis=-1, keepdims=True, initial=0))
+    top = jax.lax.stop_gradient(largest)[..., None]
     top = jnp.where(top > 0, top, 1)
     ratios = jnp.sum(_safe_power(size / top, safe_p), axis=-1)
     norm = top[..., 0] * _safe_power(ratios, 1 / safe_p)
-    norm = jnp.where(finite, norm, jnp.max(size, axis=-1, initial=0))
+    norm = jnp.where(finite, norm, largest)
+    # The scaled sum skips a NaN entry (`_safe_power` gives 0 where a ratio is not positive)
+    # and turns an infinite one into inf / inf: the largest entry says what the norm is.
+    norm = jnp.where(jnp.isfinite(largest), norm, largest)
     return jnp.where(p > 0, norm, jnp.nan)
 
 

@@ -488,6 +488,24 @@ def test_triplet_one_huge_distance_keeps_the_other_exact():
     _close(grad_positive, -(a - pos) / to_positive[:, None], rtol=1e-5)
 
 
+@pytest.mark.parametrize("p", [2.0, 3.0, 1.0, float("inf")])
+def test_triplet_nan_or_inf_entry_gives_a_nan_or_inf_distance(p):
+    # torch.pairwise_distance of a difference with a NaN entry is NaN and with an inf entry
+    # inf. The overflow-safe p-norm once skipped a NaN entry (a silently finite loss, 1 + 2 -
+    # sqrt 3 here) and turned an inf one into inf / inf. Other rows are unaffected.
+    a = np.ones((3, 4), np.float32)
+    pos, neg = np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32)
+    neg[1, 2] = np.nan
+    pos[2, 0] = np.inf
+    losses = np.asarray(jaxloss.triplet_margin_loss(a, pos, neg, p=p, eps=0.0,
+                                                    reduction="none"))
+    assert np.isnan(losses[1])
+    assert losses[2] == np.inf
+    _close(losses[0], 1.0)  # d(a, pos) = d(a, neg)
+    distance = jaxloss.triplet_margin_with_distance_loss(a, pos, neg, reduction="none")
+    assert np.isnan(distance[1]) and distance[2] == np.inf
+
+
 @pytest.mark.parametrize("p", [0.0, -1.0])
 def test_triplet_nonpositive_p_is_nan(p):
     # A traced p; a Python one raises (tests/test_errors.py).
