@@ -107,7 +107,8 @@ def _smooth_l1(error, beta):
 
 
 def _positive(beta):
-    return jnp.maximum(beta, jnp.finfo(jnp.float32).tiny)
+    # A Python float, so that a float64 beta (under jax_enable_x64) is not cast to float32.
+    return jnp.maximum(beta, float(jnp.finfo(jnp.float32).tiny))
 
 
 def _smooth_l1_jvp(primals, tangents):

@@ -52,6 +52,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _checks, _ops
 from ._reduction import elementwise, fill_dropped, keep_mask, loss_function, reduce
@@ -190,22 +191,33 @@ def _time_major(recursion, axis, keep, *arrays):
     return out if keep is None else jax.tree.map(lambda x: jnp.where(keep, x, 0), out)
 
 
-def _lambda_recursion(continues, r, discount, v, lam):
-    """G_i = r_i + γ_i [(1 - λ_i) v_i + λ_i G_{i+1}], with G_{i+1} = v_i past the end."""
+def _lambda_recursion(continues, r, discount, v, lam=None):
+    """G_i = r_i + γ_i [(1 - λ_i) v_i + λ_i G_{i+1}], with G_{i+1} = v_i past the end.
+
+    `lam` None is λ = 1 known in advance (the discounted returns): the term (1 - λ) v is
+    then left out, not multiplied by 0, so a non-finite v_i that is never bootstrapped from
+    does not make its step's return NaN."""
 
     def body(future, x):
-        r_i, discount_i, v_i, lam_i = x
-        g = r_i + discount_i * ((1 - lam_i) * v_i + lam_i * future)
+        r_i, discount_i, v_i, *lam_i = x
+        if not lam_i:
+            g = r_i + discount_i * future
+        else:
+            g = r_i + discount_i * ((1 - lam_i[0]) * v_i + lam_i[0] * future)
         return g, g
 
-    return _backward(body, lambda x: x[2], (r, discount, v, lam), continues)
+    xs = (r, discount, v) if lam is None else (r, discount, v, lam)
+    return _backward(body, lambda x: x[2], xs, continues)
 
 
 def _returns(fn, r_t, discount_t, v_t, lambda_, where, stop, time_axis):
+    """λ-returns; `lambda_` None is λ = 1 (see `_lambda_recursion`)."""
     (r, discount, v), axis = _trajectory(fn, time_axis, r_t=r_t, discount_t=discount_t, v_t=v_t)
-    lam = _per_step(fn, "lambda_", lambda_, r.shape, r.dtype)
     keep = _steps_kept(fn, where, r.shape)
-    arrays = fill_dropped(keep, r, discount, v, lam)
+    arrays = (r, discount, v)
+    if lambda_ is not None:
+        arrays += (_per_step(fn, "lambda_", lambda_, r.shape, r.dtype),)
+    arrays = fill_dropped(keep, *arrays)
     return _maybe_stop(_time_major(_lambda_recursion, axis, keep, *arrays), stop)
 
 
@@ -298,7 +310,7 @@ def discounted_returns(
     Learning: An Introduction, 2018, §3.3 (Eq. 3.9).
     """
     return _returns(
-        "discounted_returns", r_t, discount_t, v_t, 1.0, where, stop_target_gradients, time_axis
+        "discounted_returns", r_t, discount_t, v_t, None, where, stop_target_gradients, time_axis
     )
 
 
@@ -490,7 +502,7 @@ def vtrace(
 
     Args:
       v_tm1: $V(x_s)$, the values being learned, shape ``[T, ...]`` (time on `time_axis`).
-      v_t: $V(x_{s+1})$, the same shape (read at the last step and before padding).
+      v_t: $V(x_{s+1})$, the same shape (every step's enters $\delta_s$).
       r_t: rewards $r_s$, the same shape.
       discount_t: discounts $\gamma_s$, the same shape; 0 at terminal transitions.
       rho_tm1: importance ratios $\rho_s \ge 0$, the same shape.
@@ -941,7 +953,8 @@ def expected_sarsa_loss(
 
 @loss_function(
     static=("stop_target_gradients",),
-    valid=_HUBER_OK | {"tau_src": (lambda t: (t >= 0) & (t <= 1), "in [0, 1]")},
+    # NaN passes the check: it may sit in entries that `where` drops, as any data may.
+    valid=_HUBER_OK | {"tau_src": (lambda t: (t >= 0) & (t <= 1) | np.isnan(t), "in [0, 1]")},
 )
 @_value_doc
 def quantile_regression_loss(
@@ -969,8 +982,8 @@ def quantile_regression_loss(
     Args:
       dist_src: the quantile estimates $z_j$ being learned, shape ``(..., N)``.
       tau_src: their quantile levels $\tau_j \in [0, 1]$ (Python or NumPy values outside
-        raise ``ValueError``), shape ``(..., N)`` or ``(N,)``
-        (shared), e.g. $\tau_j = (2j - 1) / 2N$.
+        raise ``ValueError``; NaN, e.g. where `where` drops, does not), shape ``(..., N)``
+        or ``(N,)`` (shared), e.g. $\tau_j = (2j - 1) / 2N$.
       dist_target: samples $z'_k$ of the target distribution (e.g.
         $r + \gamma z(s', a^*)$), shape ``(..., M)``, $M \ge 1$.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per distribution, ``(...)``).

@@ -170,3 +170,13 @@ def test_extreme_magnitudes_stay_finite():
 def test_float64_stays_float64(x64):
     x = jnp.array([1.0, 2.0], jnp.float64)
     assert jaxloss.mse_loss(x, x + 1).dtype == jnp.float64
+
+
+@pytest.mark.parametrize("loss, option", [(jaxloss.huber_loss, "delta"),
+                                          (jaxloss.smooth_l1_loss, "beta")])
+def test_float64_threshold_given_as_python_float_is_not_rounded_to_float32(x64, loss, option):
+    # 0.3 is not a float32 number: rounded to one, the loss of an error of 1 is off by 1e-8.
+    x = jnp.array([1.0, 0.2], jnp.float64)
+    value = loss(x, jnp.zeros(2, jnp.float64), reduction="none", **{option: 0.3})
+    expected = {"delta": [0.3 * (1 - 0.15), 0.5 * 0.2**2], "beta": [1 - 0.15, 0.5 * 0.2**2 / 0.3]}
+    np.testing.assert_allclose(value, expected[option], rtol=1e-15)

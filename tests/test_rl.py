@@ -188,6 +188,15 @@ def test_discounted_returns_by_hand():
     _close(rl.discounted_returns(R, D, V), [2.0, 2.0, 15.0, 24.0])
 
 
+@pytest.mark.parametrize("bad", [jnp.inf, jnp.nan])
+def test_discounted_returns_read_only_the_bootstrap_values_of_last_steps(bad):
+    # As documented: v at a step whose trajectory goes on is not read, so a non-finite one
+    # there changes nothing (a (1 - lambda) v term with lambda = 1 would give 0 * inf = NaN).
+    _close(rl.discounted_returns(R, D, V.at[0].set(bad)), [2.0, 2.0, 15.0, 24.0])
+    # The last step's is read.
+    assert jnp.isnan(rl.discounted_returns(R, D, V.at[3].set(jnp.nan))[3])
+
+
 def test_lambda_returns_by_hand():
     # G3 = 4 + .5*40 = 24; G2 = 3 + .5*(.5*30 + .5*24) = 16.5; G1 = 2; G0 = 1 + .5*(5 + 1) = 4
     _close(rl.lambda_returns(R, D, V, lambda_=0.5), [4.0, 2.0, 16.5, 24.0])
@@ -460,6 +469,18 @@ def test_long_trajectories_compile_once_into_a_constant_size_program():
 
 
 # ---- errors
+
+
+def test_quantile_levels_may_hold_nan_where_masked_also_as_numpy():
+    # A NumPy tau_src is checked before the compiled call; NaN in a dropped row is data like
+    # any other masked entry, not a level outside [0, 1].
+    tau = np.array([[0.25, 0.75], [np.nan, np.nan]])
+    src, target, keep = jnp.zeros((2, 2)), jnp.ones((2, 1)), jnp.array([True, False])
+    expected = jaxloss.quantile_regression_loss(src[:1], tau[:1], target[:1])
+    for levels in (tau, jnp.asarray(tau)):
+        _close(jaxloss.quantile_regression_loss(src, levels, target, where=keep), expected)
+    with pytest.raises(ValueError, match=r"`tau_src` must be in \[0, 1\], got 1.5"):
+        jaxloss.quantile_regression_loss(src, np.array([0.25, 1.5]), target)
 
 
 def test_shape_and_type_errors_name_the_function_and_arguments():
