@@ -11,6 +11,9 @@ area (torchvision's convention), every ratio has $\epsilon$ in its denominator, 
 ratio of `complete_box_iou_loss` is an angle, $\arctan(w / h)$ taken as ``atan2``, so a zero
 height gives $\pm\pi/2$ (torchvision: the same value, but a NaN gradient) and a point box 0
 (torchvision: NaN). Elsewhere the two agree.
+
+Coordinates are used as given, not rescaled: areas and squared distances past the largest
+float (coordinates beyond about 1e19 in float32) overflow to NaN, as in torchvision.
 """
 
 from __future__ import annotations
@@ -19,11 +22,16 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _checks
 from ._reduction import fill_dropped, keep_mask, loss_function, reduce
 
 _EPS_OK = {"eps": (lambda e: e >= 0, "non-negative")}
+_UNIT_BOX = np.array([0.0, 0.0, 1.0, 1.0], np.float32)
+# torchvision's complete IoU loss computes its IoU and distance terms with this epsilon
+# whatever its `eps`, which reaches the trade-off factor only.
+_TORCHVISION_EPS = 1e-7
 
 
 def _box_pair(fn, input, target, where):
@@ -35,7 +43,9 @@ def _box_pair(fn, input, target, where):
             f"{_checks.shape_str(boxes.shape)}"
         )
     keep = keep_mask(fn, where, boxes.shape[:-1])
-    boxes, targets = fill_dropped(keep, boxes, targets)  # dropped pairs: two point boxes at 0
+    # Dropped pairs become two unit boxes: with point boxes, eps = 0 made their ratios 0 / 0,
+    # which reached eps's gradient as NaN.
+    boxes, targets = fill_dropped(keep, boxes, targets, value=_UNIT_BOX)
     return boxes, targets, keep
 
 
@@ -166,7 +176,8 @@ def _aspect_angle(width, height):
     side = jax.lax.stop_gradient(jnp.maximum(jnp.abs(width), jnp.abs(height)))
     side = jnp.where(point, 1.0, side)
     width, height = width / side, height / side
-    flip = jnp.where(height < 0, -1.0, 1.0)  # atan(w / h) = atan2(-w, -h) for h < 0
+    # atan(w / h) = atan2(-w, -h) for h < 0, and for h = -0.0, where w / h is -inf for w > 0.
+    flip = jnp.where(jnp.signbit(height), -1.0, 1.0)
     return jnp.where(
         point, 0.0, jnp.arctan2(flip * width, jnp.where(point, 1.0, flip * height))
     )
@@ -182,15 +193,18 @@ def complete_box_iou_loss(input, target, *, reduction="mean", where=None, eps=1e
       v = \frac{4}{\pi^2}\Bigl(\arctan\frac{w^{gt}}{h^{gt}} - \arctan\frac{w}{h}\Bigr)^2,
       \qquad a = \frac{v}{1 - \mathrm{IoU} + v + \epsilon}$$
 
-    where $a$ is a constant for the gradient, as in torchvision (and the paper).
+    where $a$ is a constant for the gradient, as in torchvision (and the paper). As in
+    torchvision, $\epsilon$ enters $a$ only: $\ell_{DIoU}$ and the IoU in $a$ take
+    torchvision's default $10^{-7}$ whatever `eps` is. Where $v = 0$ and the denominator of
+    $a$ is 0 (identical boxes with ``eps=0``), $a = 0$ (torchvision: NaN).
 
     Args:
       input: predicted boxes $(x_1, y_1, x_2, y_2)$, shape ``(..., 4)``.
       target: target boxes, the shape of `input`.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True pairs count.
-      eps: $\epsilon \ge 0$ (traced), torchvision's default (a negative Python or NumPy value
-        raises ``ValueError``).
+      eps: $\epsilon \ge 0$ of $a$ (traced), torchvision's default (a negative Python or
+        NumPy value raises ``ValueError``).
 
     Returns:
       A scalar (a mean over no kept pairs is 0), or the per-pair losses ``(...)`` for
@@ -208,12 +222,15 @@ def complete_box_iou_loss(input, target, *, reduction="mean", where=None, eps=1e
     """
 
     def pairwise(boxes, targets):
-        iou, penalty = _distance_terms(boxes, targets, eps)
+        iou, penalty = _distance_terms(boxes, targets, _TORCHVISION_EPS)
         x1, y1, x2, y2 = _corners(boxes)
         u1, v1, u2, v2 = _corners(targets)
         shape_gap = _aspect_angle(u2 - u1, v2 - v1) - _aspect_angle(x2 - x1, y2 - y1)
         v = (4 / math.pi**2) * jnp.square(shape_gap)
-        trade_off = jax.lax.stop_gradient(v / (1 - iou + v + eps))
+        # The floor only acts when the denominator is 0, that is when v = 0 (IoU = 1 with
+        # eps = 0): a = 0 there, where torchvision's 0 / 0 gives NaN.
+        tiny = float(jnp.finfo(jnp.float32).tiny)
+        trade_off = jax.lax.stop_gradient(v / jnp.maximum(1 - iou + v + eps, tiny))
         return 1 - iou + penalty + trade_off * v
 
     return _box_loss("complete_box_iou_loss", pairwise, input, target, reduction, where)

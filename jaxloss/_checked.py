@@ -30,7 +30,8 @@ def checked(loss: Callable) -> Callable:
     logits ``(..., C)``; ``ignore_index`` (where the loss has it) is allowed anywhere, entries
     that ``where`` drops are not checked, and neither are the entries a loss ignores by design
     (`multilabel_margin_loss`'s entries after the first -1, CTC's padding past each target
-    length). A violation raises ``jax.experimental.checkify.JaxRuntimeError`` naming the loss,
+    length). CTC's concatenated targets must also be exactly as long as the target lengths
+    add up to. A violation raises ``jax.experimental.checkify.JaxRuntimeError`` naming the loss,
     the argument, the allowed range, the first offending value and its index, e.g.
 
     ``cross_entropy: `target` holds class indices, which must be in [0, 5) (the size of axis
@@ -156,6 +157,13 @@ def _check(fn: str, spec: _checks.Indices, arguments: dict, where, loss_shape) -
         requirement += f" and differ from `{spec.exclude}` = {{}}"
         values.append(jnp.asarray(arguments[spec.exclude]))
     bad = bad & counted
+    if spec.tiles and x.ndim == 1 and len(bounding_shape) == 1:
+        checkify.check(
+            jnp.sum(x) == size,
+            f"{fn}: `{spec.arg}` must sum to the length of the concatenated `{spec.size_of}`, "
+            f"{size}; they sum to {{}}",
+            jnp.sum(x),
+        )
     first = jnp.argmax(bad.reshape(-1))
     index = jnp.unravel_index(first, x.shape) if x.ndim else ()
     where_text = "(" + ", ".join("{}" for _ in index) + ("," if len(index) == 1 else "") + ")"

@@ -70,6 +70,9 @@ class Indices:
     # Trailing axes of the unreduced loss that `arg` does not have (a segmentation loss's class
     # axis): `where` drops an entry of `arg` when it drops every entry of those axes.
     extra_loss_axes: int = 0
+    # Lengths of the rows laid end to end in `size_of` when both are 1-D (CTC's concatenated
+    # targets): they must sum to its length.
+    tiles: bool = False
 
 
 def unused(value) -> bool:

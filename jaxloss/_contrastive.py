@@ -196,10 +196,11 @@ def _gather(x, axis_name, axis):
 
 def _cross_entropy_rows(queries, keys, keep, scale, axis_name):
     """For each local query, the cross-entropy of its own key against all (kept) keys."""
-    own = scale * jnp.sum(queries * keys, axis=-1)
+    queries = scale * queries  # before the products: see clip_loss
+    own = jnp.sum(queries * keys, axis=-1)
     if axis_name is not None:
         keys, keep = _gather(keys, axis_name, -2), _gather(keep, axis_name, -1)
-    logits = scale * _similarities(queries, keys)
+    logits = _similarities(queries, keys)
     columns = None if keep is None else jnp.broadcast_to(keep[..., None, :], logits.shape)
     return jax.nn.logsumexp(logits, axis=-1, where=columns) - own
 
@@ -270,8 +271,14 @@ def clip_loss(
         # On one device, one similarity matrix serves both directions: its rows are the
         # images' logits over the texts, its columns the texts' over the images, and its
         # diagonal the pairs' own logits (two matrix products and the pairs' dot products
-        # made the value 2.4x optax's; this, 1.0x with 64-wide embeddings).
-        logits = scale * _similarities(image, text)
+        # made the value 2.4x optax's; this, 1.0x with 64-wide embeddings). The scale
+        # multiplies the images before the product (as open_clip's `logit_scale * image @
+        # text.T`), not the logits: XLA:CPU recomputed `scale * s` inside the max and the
+        # sum of exponentials, contracting it there with the subtraction of the max into one
+        # fused multiply-add, so the largest logit minus the maximum was the rounding error of
+        # the product. Past logits of about 2^31 in float32 (a learned log_scale of 25 on
+        # unit vectors, or unnormalised embeddings of norm 1e4) its exponential was 0 or inf.
+        logits = _similarities(scale * image, text)
         own = jnp.diagonal(logits, axis1=-2, axis2=-1)
         texts = images = None
         if keep is not None:

@@ -190,7 +190,8 @@ _INDICES = (
     _checks.Indices("targets", "log_probs", exclude="blank", lengths="target_lengths"),
     _checks.Indices("input_lengths", "log_probs", axis=-2, what="sequence lengths",
                     inclusive=True),
-    _checks.Indices("target_lengths", "targets", what="sequence lengths", inclusive=True),
+    _checks.Indices("target_lengths", "targets", what="sequence lengths", inclusive=True,
+                    tiles=True),
     _checks.Indices("blank", "log_probs", what="the blank class index"),
 )
 
@@ -230,7 +231,8 @@ def ctc_loss(
     unnormalised ones (where it can be negative), departs from PyTorch. Lengths and labels
     cannot be checked under ``jit``: an input or target length outside ``[0, T]`` or
     ``[0, S]``, a label within the target length outside ``[0, C)`` or equal to `blank`, or
-    a `blank` outside ``[0, C)`` makes that loss NaN (PyTorch raises or reads garbage), and
+    a `blank` outside ``[0, C)`` makes that loss NaN (PyTorch raises or reads garbage), as
+    concatenated targets whose length is not ``sum(target_lengths)`` make every loss, and
     `zero_infinity` keeps it NaN. ``jaxloss.checked(ctc_loss)`` raises an error naming the first
     such value instead.
 

@@ -333,7 +333,8 @@ def _blocked_bwd(static: _Static, residuals, cotangents):
                     jnp.zeros((2,), acc))
     dh, dw, db, scalars = _loop(vocab_blocks, vocab_block, init, (h, w))
     d_eps, d_cap = scalars[0], scalars[1]
-    d_z = jnp.sum(g * lse**2)
+    # Tokens of blocks that were skipped (all inactive) keep lse = -inf: 0 * inf would be NaN.
+    d_z = jnp.sum(g * jnp.square(jnp.where(active, lse, 0.0)))
     # Inside shard_map, inputs replicated over the vocabulary shards (h, the hyperparameters)
     # collect every shard's part of their gradient: the input gradient's psum.
     return (_sum_to(dh.astype(h.dtype), h), _sum_to(dw, w),

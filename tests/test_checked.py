@@ -116,6 +116,16 @@ def test_entries_a_loss_ignores_by_design_are_not_checked():
                                                        r"class index, which must be in \[0, 4\)"
                                                        r".*; got 4 at index \(\)"):
         ctc(log_probs, padded, jnp.array([6, 5]), jnp.array([2, 1]), blank=4)
+    # Concatenated targets must be exactly as long as the lengths add up to (unchecked: NaN).
+    flat, lengths = jnp.array([1, 2, 1, 3]), jnp.array([2, 1])
+    assert np.all(np.isnan(jaxloss.ctc_loss(log_probs, flat, jnp.array([6, 5]), lengths,
+                                            reduction="none")))
+    with pytest.raises(checkify.JaxRuntimeError, match=r"^ctc_loss: `target_lengths` must sum "
+                                                       r"to the length of the concatenated "
+                                                       r"`targets`, 4; they sum to 3"):
+        ctc(log_probs, flat, jnp.array([6, 5]), lengths)
+    assert np.all(np.isfinite(ctc(log_probs, flat, jnp.array([6, 5]), jnp.array([2, 2]),
+                                  reduction="none")))
     segmentation = jaxloss.checked(jaxloss.dice_loss)
     labels = jnp.zeros((2, 3, 4), jnp.int32).at[1, 2, 3].set(3)
     example = jnp.array([[True, True], [False, False]])  # (N, C): example 1 dropped

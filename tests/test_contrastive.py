@@ -158,6 +158,22 @@ def test_clip_matches_figure_3_value_and_log_scale_gradient():
     _close(grad, d_log_scale, rtol=1e-4)
 
 
+@pytest.mark.parametrize("log_scale", [25.0, 30.0])
+def test_clip_is_exact_for_logits_far_past_2_to_the_31(log_scale):
+    # Logits of 7e10 and more (a large learned scale; unnormalised embeddings do the same):
+    # the scaled similarities were recomputed inside the log-sum-exp, where a fused
+    # multiply-add made the largest logit minus the maximum a rounding error of size 1e3,
+    # and the loss inf or NaN.
+    image, text = _normal(7, 5, seed=4), _normal(7, 5, seed=5)
+    per_pair, d_log_scale = _clip_reference(image, text, np.float64(np.float32(log_scale)))
+    value, grad = jax.value_and_grad(
+        lambda t: jaxloss.clip_loss(image, text, log_scale=t))(jnp.float32(log_scale))
+    _close(value, per_pair.mean())
+    _close(grad, d_log_scale, rtol=1e-4)
+    raw = jaxloss.clip_loss(2e4 * image, 2e4 * text, normalize=False)
+    assert np.isfinite(raw)
+
+
 def test_siglip_matches_algorithm_1_value_and_bias_gradient():
     image, text = _normal(7, 5, seed=6), _normal(7, 5, seed=7)
     per_image, d_bias = _siglip_reference(image, text, 0.7, -3.0)

@@ -114,11 +114,20 @@ def test_all_tokens_ignored_give_zero_and_zero_gradients(impl, blocks):
     h, w, b, y = _data()
     y = jnp.full_like(y, -100)
     value, grads = jax.value_and_grad(
-        lambda h, w, b: jaxloss.linear_cross_entropy(h, w, y, bias=b, implementation=impl,
-                                                     **blocks), (0, 1, 2))(h, w, b)
+        lambda h, w, b, eps, z, cap: jaxloss.linear_cross_entropy(
+            h, w, y, bias=b, label_smoothing=eps, z_loss=z, logit_softcap=cap,
+            implementation=impl, **blocks), tuple(range(6)))(h, w, b, 0.1, 1e-3, 5.0)
     assert float(value) == 0.0
     for g in grads:
         assert not np.any(np.asarray(g))
+
+
+@pytest.mark.parametrize("impl, blocks", IMPLEMENTATIONS, ids=IDS)
+def test_a_block_of_padding_tokens_adds_nothing_to_any_gradient(impl, blocks):
+    # Tokens 8 to 15 fill one token block of the small blocks: the backward pass skips it.
+    h, w, b, y = _data(ignored=range(8, 16))
+    ours, theirs = _both({}, impl, blocks, (h, w, b, y, 0.1, 1e-2, 5.0), tuple(range(6)))
+    _close(ours, theirs, rtol=5e-5)
 
 
 @pytest.mark.parametrize("impl, blocks", IMPLEMENTATIONS, ids=IDS)

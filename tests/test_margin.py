@@ -488,6 +488,23 @@ def test_triplet_one_huge_distance_keeps_the_other_exact():
     _close(grad_positive, -(a - pos) / to_positive[:, None], rtol=1e-5)
 
 
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("size", [9e37, 3e38])
+def test_entries_near_the_float32_maximum_keep_exact_distances_and_cosines(p, size):
+    # The scaled forms divide by the largest entry, which XLA:CPU does by multiplying with
+    # its reciprocal: past 8.5e37 that is subnormal, flushed to 0, and the distance was 0 (the
+    # loss silently the margin or 0) and the cosine NaN.
+    a = np.array([[size, 0.0]], np.float32)
+    pos, neg = np.zeros((1, 2), np.float32), np.array([[size / 2, 0.0]], np.float32)
+    loss = jaxloss.triplet_margin_loss(a, pos, neg, p=p, eps=0.0)
+    _close(loss, size / 2, rtol=1e-6, atol=0)  # 1 + size - size / 2
+    grad = jax.grad(lambda x: jaxloss.triplet_margin_loss(a, x, neg, p=p, eps=0.0))(pos)
+    _close(grad, [[-1.0, 0.0]], atol=0)
+    x1 = np.array([[size, 0.0]], np.float32)
+    _close(jaxloss.cosine_embedding_loss(x1, np.ones((1, 2), np.float32), np.ones(1)),
+           1 - np.sqrt(0.5), rtol=1e-6)
+
+
 @pytest.mark.parametrize("p", [2.0, 3.0, 1.0, float("inf")])
 def test_triplet_nan_or_inf_entry_gives_a_nan_or_inf_distance(p):
     # torch.pairwise_distance of a difference with a NaN entry is NaN and with an inf entry

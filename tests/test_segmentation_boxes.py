@@ -127,6 +127,57 @@ def test_ciou_of_point_and_zero_height_boxes_by_hand():
     _close(jaxloss.complete_box_iou_loss(flat, square), diou + v / (1 + v + 1e-7) * v)
 
 
+def _ciou_reference(a, b, eps):
+    """torchvision 0.28's complete IoU loss in float64 NumPy, written from its source's
+    formulas: its distance IoU part always takes eps = 1e-7, `eps` enters the trade-off only."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    w, h, wg, hg = a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1]
+    inter = max(min(a[2], b[2]) - max(a[0], b[0]), 0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0)
+    iou = inter / (w * h + wg * hg - inter + 1e-7)
+    diagonal = (max(a[2], b[2]) - min(a[0], b[0])) ** 2 + (max(a[3], b[3]) - min(a[1], b[1])) ** 2
+    centres = ((a[0] + a[2] - b[0] - b[2]) / 2) ** 2 + ((a[1] + a[3] - b[1] - b[3]) / 2) ** 2
+    with np.errstate(divide="ignore"):  # w / -0.0 is -inf, as in torch
+        v = 4 / math.pi**2 * (np.arctan(wg / hg) - np.arctan(w / h)) ** 2
+    return 1 - iou + centres / (diagonal + 1e-7) + v / (1 - iou + v + eps) * v
+
+
+@pytest.mark.parametrize("eps", [1e-7, 1e-3, 0.1])
+def test_ciou_eps_enters_the_trade_off_only_as_in_torchvision(x64, eps):
+    pairs = [([0.0, 0.0, 2.0, 3.0], [0.0, 0.0, 2.0, 3.0]),  # identical
+             ([0.0, 0.0, 1.0, 1.0], [5.0, 5.0, 6.0, 7.0]),  # disjoint
+             ([0.0, 0.0, 1.0, 2.0], [0.2, 0.1, 1.5, 1.4])]  # overlapping
+    for a, b in pairs:
+        value = jaxloss.complete_box_iou_loss(jnp.array(a), jnp.array(b), eps=eps)
+        _close(value, _ciou_reference(a, b, eps), rtol=1e-12, atol=1e-15)
+
+
+def test_ciou_of_identical_boxes_with_eps_zero_is_finite():
+    # v = 0 and 1 - IoU rounds to 0 in float32: the trade-off is 0 / 0 unless guarded
+    # (torchvision: NaN).
+    box = jnp.array([0.0, 0.0, 2.0, 3.0])
+    value, grad = jax.value_and_grad(jaxloss.complete_box_iou_loss)(box, box, eps=0.0)
+    _close(value, 0.0)
+    _finite(grad)
+
+
+def test_ciou_of_a_negative_zero_height_follows_atan_of_minus_infinity(x64):
+    # y2 - y1 = -0.0: torchvision's atan(w / h) is atan(-inf) = -pi/2, not +pi/2.
+    flat, square = [0.0, 0.0, 2.0, -0.0], [0.0, 0.0, 1.0, 1.0]
+    value = jaxloss.complete_box_iou_loss(jnp.array(flat), jnp.array(square))
+    _close(value, _ciou_reference(flat, square, 1e-7), rtol=1e-12)
+    assert float(value) > 2.6  # +pi/2 would give 1.15
+
+
+@pytest.mark.parametrize("fn", _BOX_LOSSES, ids=lambda f: f.__name__)
+def test_eps_gradient_ignores_dropped_pairs_at_eps_zero(x64, fn):
+    a = jnp.array([[0.0, 0.0, 1.0, 1.0], [5.0, 5.0, 6.0, 6.0]])
+    b = jnp.array([[0.5, 0.0, 2.0, 1.0], [5.0, 5.0, 7.0, 7.0]])
+    kept = jax.grad(lambda e: fn(a[:1], b[:1], eps=e))(0.0)
+    masked = jax.grad(lambda e: fn(a, b, eps=e, where=jnp.array([True, False])))(0.0)
+    _finite(kept)
+    _close(masked, kept)
+
+
 def test_ciou_gradient_holds_the_trade_off_factor_constant(x64):
     # d/dw of a v with a held constant, against the same with a differentiated: the recorded
     # torchvision gradients check the values; this checks that the difference is a's own term.

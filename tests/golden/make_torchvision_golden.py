@@ -119,7 +119,8 @@ def boxes():
         record(f"{fn}/degenerate", fn, [degenerate_input, degenerate_target])
         record(f"{fn}/unbatched", fn, [near[0], target[0]])
     # A non-default eps; torchvision's complete IoU loss passes it to the trade-off factor
-    # only (its distance IoU part keeps 1e-7), so only the other two are recorded.
+    # only (its distance IoU part keeps 1e-7), so only the other two are recorded here;
+    # tests/test_segmentation_boxes.py checks the complete IoU one against its formulas.
     for fn in fns[:2]:
         record(f"{fn}/degenerate/eps1e-3", fn, [degenerate_input, degenerate_target], eps=1e-3)
 
