@@ -230,25 +230,25 @@ def cross_entropy(
     x = class_indexed(
         fn, input, target, weight=weight, ignore_index=ignore_index, where=where, hint=hint
     )
-    lse = jax.nn.logsumexp(x.scores, axis=-1)
-    loss = x.loss_of(lse - x.picked())
+    shift, log_sum = _ops.logsumexp_parts(x.scores)
+    loss = x.loss_of(log_sum + (shift - x.picked()))
     if not _checks.unused(eps):
-        loss = _smoothed(x, lse, loss, eps)
+        loss = _smoothed(x, shift, log_sum, loss, eps)
     if not _checks.unused(z_loss):
-        loss = loss + x.loss_of(_z_term(x.keep, lse, z_loss))
+        loss = loss + x.loss_of(_z_term(x.keep, shift + log_sum, z_loss))
     return reduce(loss, reduction, mask=x.keep, weight=x.label_weight)
 
 
-def _smoothed(x, lse, loss, eps):
-    """Label smoothing: ``(1 - eps) * loss + eps * mean_c(-log p_c)`` (class-weighted)."""
+def _smoothed(x, shift, log_sum, loss, eps):
+    """Label smoothing: ``(1 - eps) * loss + eps * mean_c(-log p_c)`` (class-weighted), with
+    ``-log p_c = log_sum + (shift - x_c)`` (`_ops.logsumexp_parts`)."""
     if x.weight is None:
-        gaps = jnp.sum(lse[..., None] - x.scores, axis=-1)  # sum of -log p, fused
+        num_classes = x.scores.shape[-1]
+        gaps = num_classes * log_sum + jnp.sum(shift[..., None] - x.scores, axis=-1)  # fused
     else:
-        # sum_c w_c (lse - x_c) as a matrix-vector product: XLA's CPU backend writes the
-        # elementwise form's backward pass out in full, (..., C) floats. Shifting by the row
-        # maximum first keeps the elementwise form's accuracy when logits share a large offset.
-        top = jax.lax.stop_gradient(jnp.max(x.scores, axis=-1))
-        gaps = jnp.sum(x.weight) * (lse - top) - (x.scores - top[..., None]) @ x.weight
+        # sum_c w_c (-log p_c) as a matrix-vector product: XLA's CPU backend writes the
+        # elementwise form's backward pass out in full, (..., C) floats.
+        gaps = jnp.sum(x.weight) * log_sum - (x.scores - shift[..., None]) @ x.weight
     (smooth,) = fill_dropped(x.keep, gaps / x.scores.shape[-1])
     # At eps = 0 the smoothing term is skipped, not multiplied by 0: it is inf for a -inf logit.
     return jnp.where(eps == 0, loss, (1 - eps) * loss + eps * smooth)
@@ -275,17 +275,18 @@ def _cross_entropy_probabilities(fn, input, target, weight, eps, z_loss, reducti
     (logits,) = gate_dropped(keep, logits)  # read by three reductions: gated, not copied
     if not _checks.unused(eps):
         target = (1 - eps) * target + eps / num_classes
-    lse = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+    shift, log_sum = _ops.logsumexp_parts(logits)
     # -log p_c, except 0 where the class has no mass and its logit is -inf (0 * inf).
+    minus_log_p = log_sum[..., None] + (shift[..., None] - logits)
     (gaps,) = fill_dropped(
-        keep, jnp.where((target == 0) & jnp.isneginf(logits), 0.0, lse - logits)
+        keep, jnp.where((target == 0) & jnp.isneginf(logits), 0.0, minus_log_p)
     )
     terms = target * gaps
     if weight:
         terms = terms * jnp.broadcast_to(weight[0], terms.shape)
     loss = jnp.sum(terms, axis=-1)
     if not _checks.unused(z_loss):
-        loss = loss + _z_term(keep, lse[..., 0], z_loss)
+        loss = loss + _z_term(keep, shift + log_sum, z_loss)
     return reduce(loss, reduction, mask=keep)
 
 
@@ -562,14 +563,16 @@ def sigmoid_focal_loss(input, target, *, reduction="mean", where=None, alpha=0.2
     )
 
 
-def _log_rest(scores, label, lse):
+def _log_rest(scores, label, shift, log_sum):
     """``log(1 - p_y)``: the log-probability of every class but the target, exact where
-    ``1 - p_y`` cancels. A row whose other classes all have no mass gets 0 with no gradient,
-    and `empty` marks it."""
+    ``1 - p_y`` cancels, from the row's `_ops.logsumexp_parts`. A row whose other classes all
+    have no mass gets 0 with no gradient, and `empty` marks it."""
     others = jnp.where(jax.nn.one_hot(label, scores.shape[-1], dtype=bool), -jnp.inf, scores)
     empty = jnp.all(jnp.isneginf(others), axis=-1)
     others = jnp.where(empty[..., None], 0.0, others)
-    return jnp.where(empty, 0.0, jax.nn.logsumexp(others, axis=-1) - lse), empty
+    other_shift, other_log_sum = _ops.logsumexp_parts(others)
+    rest = (other_shift - shift) + (other_log_sum - log_sum)
+    return jnp.where(empty, 0.0, rest), empty
 
 
 @loss_function(valid={"gamma": _GAMMA_OK}, indices=(_LABELS,))
@@ -623,13 +626,15 @@ def softmax_focal_loss(
 
 
 def _softmax_focal_parts(scores, label, gamma, keep):
-    """The log-sum-exp, ``-log p_y``, ``log(1 - p_y)`` and ``(1 - p_y)^gamma`` of each row."""
-    lse = jax.nn.logsumexp(scores, axis=-1)
-    log_rest, certain = _log_rest(scores, label, lse)
+    """The log-sum-exp's `_ops.logsumexp_parts`, ``-log p_y``, ``log(1 - p_y)`` and
+    ``(1 - p_y)^gamma`` of each row."""
+    shift, log_sum = _ops.logsumexp_parts(scores)
+    log_rest, certain = _log_rest(scores, label, shift, log_sum)
     # Gated rows may hold NaN; replaced before they meet the shared gamma (see gate_dropped).
-    nll, log_rest = fill_dropped(keep, lse - _ops.take_last(scores, label), log_rest)
+    nll = log_sum + (shift - _ops.take_last(scores, label))
+    nll, log_rest = fill_dropped(keep, nll, log_rest)
     modulation = jnp.where(certain, jnp.where(gamma == 0, 1.0, 0.0), jnp.exp(gamma * log_rest))
-    return lse, nll, log_rest, modulation
+    return (shift, log_sum), nll, log_rest, modulation
 
 
 @jax.custom_jvp
@@ -651,14 +656,19 @@ def _softmax_focal_jvp(primals, tangents):
     # with gamma < 1, and p_y - 1 is written -q, which does not cancel.
     scores, label, gamma, keep = primals
     d_scores, _, d_gamma, _ = tangents
-    lse, nll, log_rest, modulation = _softmax_focal_parts(scores, label, gamma, keep)
+    (shift, log_sum), nll, log_rest, modulation = _softmax_focal_parts(
+        scores, label, gamma, keep)
     # gamma nll p_y q^(gamma - 1) in log space; where nll rounds to 0 (a saturated or dropped
     # row) it is 0, with finite derivatives of its own (Hessians): no log(0) is taken.
     positive = nll > 0
     log_term = jnp.log(jnp.where(positive, nll, 1.0)) - nll + (gamma - 1) * log_rest
     factor = modulation + gamma * jnp.exp(jnp.where(positive, log_term, -jnp.inf))
     target = jax.nn.one_hot(label, scores.shape[-1], dtype=scores.dtype)
-    p = jnp.exp(scores - lse[..., None])
+    # exp(x - lse), with lse rounded at the logits' magnitude: relative error about
+    # |lse| * 6e-8 in float32 (the value is exact, `_ops.logsumexp_parts`). Subtracting the
+    # parts one after the other made XLA:CPU keep p for the backward pass, (..., C) floats
+    # (temporaries of value_and_grad over (31250, 32) logits 0.86 -> 4.3 MiB).
+    p = jnp.exp(scores - (shift + log_sum)[..., None])
     p_minus_target = p * (1 - target) - target * jnp.exp(log_rest)[..., None]
     d_loss = factor * jnp.sum(p_minus_target * d_scores, axis=-1)
     return modulation * nll, d_loss + modulation * log_rest * nll * d_gamma
@@ -710,7 +720,8 @@ def poly1_cross_entropy(input, target, *, reduction="mean", where=None, epsilon=
         keep = keep_mask(fn, where, logits.shape[:-1])
         (target,) = fill_dropped(keep, target)
         (logits,) = gate_dropped(keep, logits)
-        gaps = jax.nn.logsumexp(logits, axis=-1, keepdims=True) - logits  # -log p
+        shift, log_sum = _ops.logsumexp_parts(logits)
+        gaps = log_sum[..., None] + (shift[..., None] - logits)  # -log p
         # A class without target mass adds 0 even where its logit is -inf (0 * inf).
         (gaps,) = fill_dropped(keep, jnp.where((target == 0) & jnp.isneginf(logits), 0.0, gaps))
         xent = jnp.sum(target * gaps, axis=-1)
@@ -718,7 +729,8 @@ def poly1_cross_entropy(input, target, *, reduction="mean", where=None, epsilon=
         return reduce(xent + epsilon * miss, reduction, mask=keep)
     hint = f"; probability targets must have `input`'s shape {_checks.shape_str(logit_shape)}"
     x = class_indexed(fn, input, target, weight=None, ignore_index=None, where=where, hint=hint)
-    (nll,) = fill_dropped(x.keep, jax.nn.logsumexp(x.scores, axis=-1) - x.picked())
+    shift, log_sum = _ops.logsumexp_parts(x.scores)
+    (nll,) = fill_dropped(x.keep, log_sum + (shift - x.picked()))
     return reduce(x.loss_of(nll - epsilon * jnp.expm1(-nll)), reduction, mask=x.keep)
 
 

@@ -127,6 +127,24 @@ softplus.defjvp(lambda primals, tangents: (
 ))
 
 
+def logsumexp_parts(x, axis=-1):
+    """``logsumexp(x, axis)`` as ``shift + log_sum``: the row maximum (0 where it is not
+    finite; a constant for the gradient, as in ``jax.nn.logsumexp``) and the log of the sum
+    of ``exp(x - shift)``.
+
+    Kept apart so that a difference with a logit subtracts the shift first,
+    ``log_sum + (shift - x_y)``: ``logsumexp(x) - x_y`` rounds the log-sum-exp to the
+    logits' magnitude, so at a common offset of 1e6 a float32 cross-entropy of 1.46 came out
+    as 1.4375 (PyTorch's log-softmax subtracts the maximum first too)."""
+    # Not keepdims: XLA:CPU ran the sum of exponentials several times slower reading the
+    # maximum as an (n, 1) column (cross_entropy over (31250, 32) logits: 0.84 ms, 0.62 ms
+    # as below).
+    top = jnp.max(x, axis=axis)
+    shift = jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0))
+    log_sum = jnp.log(jnp.sum(jnp.exp(x - jnp.expand_dims(shift, axis)), axis=axis))
+    return shift, log_sum
+
+
 def unshared(scalar, *context):
     """`scalar` as a value of its own, whose broadcasts XLA does not merge with other uses.
 

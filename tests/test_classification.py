@@ -293,3 +293,31 @@ def test_weighted_smoothing_is_accurate_for_offset_logits():
     expected = (0.8 * nll + 0.2 * smooth).sum() / w[y].sum()
     got = jaxloss.cross_entropy(x, y, weight=w, label_smoothing=0.2)
     assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("offset", [1e3, 1e6])
+def test_softmax_losses_are_accurate_for_logits_with_a_large_common_offset(offset):
+    # -log p_y is log(sum exp(x - max)) + (max - x_y), as PyTorch's log-softmax: formed as
+    # logsumexp(x) - x_y, the log-sum-exp was rounded at the offset's magnitude (1.4375 for
+    # 1.4608 at 1e6 in float32). Every form below is shift-invariant, so the reference is
+    # the loss of the logits without the offset, in float64.
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=(16, 30))
+    x = (base + offset).astype(np.float32)
+    base = x.astype(np.float64) - offset  # what the float32 logits hold, less the offset
+    y = rng.integers(0, 30, 16)
+    logp = _log_softmax(base)
+    nll = -logp[np.arange(16), y]
+    p_y = np.exp(-nll)
+    targets = rng.dirichlet(np.ones(30), 16).astype(np.float32)
+    cases = {
+        "cross_entropy": (jaxloss.cross_entropy(x, y, reduction="none"), nll),
+        "smoothed": (jaxloss.cross_entropy(x, y, label_smoothing=0.2, reduction="none"),
+                     0.8 * nll - 0.2 * logp.mean(-1)),
+        "probabilities": (jaxloss.cross_entropy(x, targets, reduction="none"),
+                          -(targets * logp).sum(-1)),
+        "poly1": (jaxloss.poly1_cross_entropy(x, y, reduction="none"), nll + 2 * (1 - p_y)),
+        "focal": (jaxloss.softmax_focal_loss(x, y, reduction="none"), (1 - p_y) ** 2 * nll),
+    }
+    for name, (got, expected) in cases.items():
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6, err_msg=name)
