@@ -126,14 +126,17 @@ def labels(fn: str, name: str, x, hint: str = "") -> jnp.ndarray:
     return integers(fn, name, x, "class indices", hint)
 
 
-def integers(fn: str, name: str, x, what: str, hint: str = "") -> jnp.ndarray:
-    """Integer data of any integer dtype (class indices, sequence lengths), as int32."""
+def integers(fn: str, name: str, x, what: str, hint: str = "", *, cast: bool = True
+             ) -> jnp.ndarray:
+    """Integer data of any integer dtype (class indices, sequence lengths), as int32 unless
+    not `cast` (labels only compared for equality keep their dtype: int64 labels that differ
+    by 2**32 must stay different)."""
     x = jnp.asarray(x)
     if not _is_int(x.dtype):
         raise TypeError(
             f"{fn}: `{name}` holds {what} and must have an integer dtype, got {x.dtype}{hint}"
         )
-    return x.astype(jnp.int32)
+    return x.astype(jnp.int32) if cast else x
 
 
 def boolean(fn: str, name: str, x) -> jnp.ndarray:
@@ -160,6 +163,16 @@ def shape_is(fn: str, name: str, x, expected: Sequence[int], what: str) -> None:
             f"{fn}: `{name}` has shape {shape_str(jnp.shape(x))} but must have shape "
             f"{shape_str(expected)} ({what})"
         )
+
+
+def scalars(fn: str, **options) -> None:
+    """Each numeric option (a number, array or tracer; None is left alone) must be a scalar:
+    broadcast against the loss's inner axes it would silently mean something else."""
+    for name, value in options.items():
+        if value is not None and jnp.ndim(value) != 0:
+            raise ValueError(
+                f"{fn}: `{name}` must be a scalar, got shape {shape_str(jnp.shape(value))}"
+            )
 
 
 def min_rank(fn: str, name: str, x, rank: int, what: str) -> None:

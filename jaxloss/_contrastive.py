@@ -48,7 +48,7 @@ def _unit_parts(x):
     product (clip_loss's value over 1e6 entries 3.1 -> 2.2 ms).
     """
     info = jnp.finfo(x.dtype)
-    largest = jnp.clip(jnp.max(jnp.abs(x), axis=-1), 2.0 ** -(info.maxexp // 2 - 4),
+    largest = jnp.clip(jnp.max(jnp.abs(x), axis=-1, initial=0), 2.0 ** -(info.maxexp // 2 - 4),
                        2.0 ** (info.maxexp - 2))
     inv = 1 / largest
     squares = jnp.sum(jnp.square(x * inv[..., None]), axis=-1)
@@ -146,9 +146,10 @@ def info_nce_loss(embeddings, labels, *, reduction="mean", where=None, temperatu
     Representations <https://arxiv.org/abs/2002.05709>, 2020.
     """
     fn = "info_nce_loss"
+    _checks.scalars(fn, temperature=temperature)
     (x,) = _checks.floats(fn, embeddings=embeddings)
     _checks.min_rank(fn, "embeddings", x, 2, "items, then the feature axis")
-    label = _checks.integers(fn, "labels", labels, "group labels")
+    label = _checks.integers(fn, "labels", labels, "group labels", cast=False)
     _checks.shape_is(fn, "labels", label, x.shape[:-1], "`embeddings`' shape without its last axis")
     keep = keep_mask(fn, where, label.shape)
     x, label = fill_dropped(keep, x, label)
@@ -170,9 +171,10 @@ def info_nce_loss(embeddings, labels, *, reduction="mean", where=None, temperatu
     return reduce(loss, reduction, mask=keep, weight=jnp.sum(positive, axis=-1))
 
 
-def _image_text(fn, image_embeddings, text_embeddings, where, normalize, *scalars):
+def _image_text(fn, image_embeddings, text_embeddings, where, normalize, **scalars):
     """Validated, masked (and normalised) image and text embeddings, the keep mask and the
-    scalar parameters in the computation dtype."""
+    scalar parameters (by keyword, returned in order) in the computation dtype."""
+    _checks.scalars(fn, **scalars)
     image, text = _checks.floats(
         fn, image_embeddings=image_embeddings, text_embeddings=text_embeddings
     )
@@ -182,7 +184,7 @@ def _image_text(fn, image_embeddings, text_embeddings, where, normalize, *scalar
     image, text = fill_dropped(keep, image, text)
     if normalize:
         image, text = _unit(image), _unit(text)
-    return image, text, keep, *(jnp.asarray(v).astype(image.dtype) for v in scalars)
+    return image, text, keep, *(jnp.asarray(v).astype(image.dtype) for v in scalars.values())
 
 
 def _gather(x, axis_name, axis):
@@ -194,15 +196,35 @@ def _gather(x, axis_name, axis):
     return lax.all_gather(x, axis_name, axis=x.ndim + axis, tiled=True)
 
 
+def _scaled_cross_entropy(similarities, own, scale, axis, where):
+    """``logsumexp(scale * s) - scale * s_own`` along `axis` (over the entries `where` keeps),
+    as ``scale (m - s_own) + log sum exp(scale (s - m))`` with m the largest similarity (a
+    constant for the gradient; scale > 0).
+
+    The differences are taken before the scale multiplies them. Formed as logits
+    ``scale * s``, XLA:CPU recomputed the product inside the maximum and inside the sum of
+    exponentials, contracting it there with the subtraction of the maximum into one fused
+    multiply-add: the largest logit minus the maximum was the product's rounding error, and
+    past logits of about 2^31 in float32 (a learned log_scale of 25 on unit vectors, or
+    unnormalised embeddings of norm 1e4) its exponential was 0 or inf. It also keeps the
+    loss exact where it is small next to the logits, as `_ops.logsumexp_parts`."""
+    top = jnp.max(similarities, axis=axis, where=where, initial=-jnp.inf)
+    top = jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0))
+    gaps = similarities - jnp.expand_dims(top, axis)
+    # Each direction its own scale (`_ops.unshared`): one broadcast of it, read by both
+    # reductions, was written out in full.
+    total = jnp.sum(jnp.exp(_ops.unshared(scale, top) * gaps), axis=axis, where=where)
+    return scale * (top - own) + jnp.log(total)
+
+
 def _cross_entropy_rows(queries, keys, keep, scale, axis_name):
     """For each local query, the cross-entropy of its own key against all (kept) keys."""
-    queries = scale * queries  # before the products: see clip_loss
     own = jnp.sum(queries * keys, axis=-1)
     if axis_name is not None:
         keys, keep = _gather(keys, axis_name, -2), _gather(keep, axis_name, -1)
-    logits = _similarities(queries, keys)
-    columns = None if keep is None else jnp.broadcast_to(keep[..., None, :], logits.shape)
-    return jax.nn.logsumexp(logits, axis=-1, where=columns) - own
+    similarities = _similarities(queries, keys)
+    columns = None if keep is None else jnp.broadcast_to(keep[..., None, :], similarities.shape)
+    return _scaled_cross_entropy(similarities, own, scale, -1, columns)
 
 
 @loss_function(static=("normalize", "axis_name"))
@@ -264,28 +286,22 @@ def clip_loss(
     Supervision <https://arxiv.org/abs/2103.00020>, 2021 (Figure 3).
     """
     image, text, keep, log_scale = _image_text(
-        "clip_loss", image_embeddings, text_embeddings, where, normalize, log_scale
+        "clip_loss", image_embeddings, text_embeddings, where, normalize, log_scale=log_scale
     )
     scale = jnp.exp(log_scale)
     if axis_name is None:
         # On one device, one similarity matrix serves both directions: its rows are the
         # images' logits over the texts, its columns the texts' over the images, and its
         # diagonal the pairs' own logits (two matrix products and the pairs' dot products
-        # made the value 2.4x optax's; this, 1.0x with 64-wide embeddings). The scale
-        # multiplies the images before the product (as open_clip's `logit_scale * image @
-        # text.T`), not the logits: XLA:CPU recomputed `scale * s` inside the max and the
-        # sum of exponentials, contracting it there with the subtraction of the max into one
-        # fused multiply-add, so the largest logit minus the maximum was the rounding error of
-        # the product. Past logits of about 2^31 in float32 (a learned log_scale of 25 on
-        # unit vectors, or unnormalised embeddings of norm 1e4) its exponential was 0 or inf.
-        logits = _similarities(scale * image, text)
-        own = jnp.diagonal(logits, axis1=-2, axis2=-1)
+        # made the value 2.4x optax's; this, 1.0x with 64-wide embeddings).
+        similarities = _similarities(image, text)
+        own = jnp.diagonal(similarities, axis1=-2, axis2=-1)
         texts = images = None
         if keep is not None:
-            texts = jnp.broadcast_to(keep[..., None, :], logits.shape)
-            images = jnp.broadcast_to(keep[..., :, None], logits.shape)
-        image_to_text = jax.nn.logsumexp(logits, axis=-1, where=texts) - own
-        text_to_image = jax.nn.logsumexp(logits, axis=-2, where=images) - own
+            texts = jnp.broadcast_to(keep[..., None, :], similarities.shape)
+            images = jnp.broadcast_to(keep[..., :, None], similarities.shape)
+        image_to_text = _scaled_cross_entropy(similarities, own, scale, -1, texts)
+        text_to_image = _scaled_cross_entropy(similarities, own, scale, -2, images)
     else:
         image_to_text = _cross_entropy_rows(image, text, keep, scale, axis_name)
         text_to_image = _cross_entropy_rows(text, image, keep, scale, axis_name)
@@ -382,7 +398,8 @@ def siglip_loss(
     <https://arxiv.org/abs/2303.15343>, 2023 (§3.2, Algorithm 1).
     """
     image, text, keep, log_scale, bias = _image_text(
-        "siglip_loss", image_embeddings, text_embeddings, where, normalize, log_scale, bias
+        "siglip_loss", image_embeddings, text_embeddings, where, normalize,
+        log_scale=log_scale, bias=bias,
     )
     scale = jnp.exp(log_scale)
     loss = _sigmoid_rows(image, text, keep, scale, bias, own_texts=True)

@@ -5,7 +5,8 @@ The class (or feature) axis is last (``(..., C)``, ``(..., D)``), the JAX/optax 
 PyTorch puts a class axis at dim 1 and accepts one batch dimension at most, where these take
 any number. Values and gradients otherwise match ``torch.nn.functional`` (PyTorch 2.13), kinks
 included: losses that PyTorch writes with ``clamp_min`` pass the gradient at the margin, those
-whose kernels test ``z > 0`` do not.
+whose kernels test ``z > 0`` do not. Those kernels also skip a NaN term, so a NaN score leaves
+their loss finite; here it makes the loss NaN, as a NaN input does in every other loss.
 
 Integer class indices cannot be range-checked under ``jit``: an index outside ``[0, C)`` makes
 its entry's loss NaN (PyTorch raises) rather than silently reading another class;
@@ -167,8 +168,8 @@ def multilabel_margin_loss(input, target, *, reduction="mean", where=None):
       \max\bigl(0,\, 1 - (x_{i y_{ij}} - x_{ic})\bigr)$$
 
     The sum over $j$ runs over positions, so an index listed twice counts twice, as in
-    PyTorch. At the kink the gradient is 0 (PyTorch's kernel tests $z > 0$). The cost is
-    $O(C^2)$ per sample.
+    PyTorch. At the kink the gradient is 0 (PyTorch's kernel tests $z > 0$, which also skips
+    a NaN term: a NaN score gives NaN here). The cost is $O(C^2)$ per sample.
 
     Args:
       input: scores $x$, shape ``(..., C)``, class axis last.
@@ -224,7 +225,8 @@ def multi_margin_loss(
     $$\ell_i = \frac{1}{C} \sum_{c \ne y_i} w_{y_i} \max(0,\, \Delta - x_{i y_i} + x_{ic})^p$$
 
     ``"mean"`` is the plain mean of $\ell_i$ over samples, not divided by the weights (as
-    PyTorch). At the kink the gradient is 0 (PyTorch's kernel tests $z > 0$).
+    PyTorch). At the kink the gradient is 0 (PyTorch's kernel tests $z > 0$, which also
+    skips a NaN term: a NaN score gives NaN here).
 
     Args:
       input: scores $x$, shape ``(..., C)``, class axis last.
@@ -554,7 +556,8 @@ def _triplet(fn, distances, anchor, positive, negative, *, reduction, where, mar
     return reduce(loss, reduction, mask=keep)
 
 
-@loss_function(static=("swap",), valid={"p": (lambda p: p > 0, "positive (or inf)")})
+@loss_function(static=("swap",), valid={"p": (lambda p: p > 0, "positive (or inf)"),
+                                         "margin": (lambda m: m > 0, "positive")})
 def triplet_margin_loss(
     anchor,
     positive,
@@ -584,7 +587,8 @@ def triplet_margin_loss(
       negative: embeddings $n$ of another class, the shape of `anchor`.
       reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(...)``).
       where: optional boolean mask broadcastable to ``(...)``; only True triplets count.
-      margin: the margin $\Delta$ (traced).
+      margin: the margin $\Delta > 0$ (traced). As in PyTorch, a Python or NumPy value that
+        is not positive raises ``ValueError``; a traced margin cannot be checked.
       p: the norm degree, any $p > 0$ or ``float("inf")`` (traced: changing it does not
         recompile). A Python or NumPy $p \le 0$ raises ``ValueError``; a traced one gives NaN
         (PyTorch computes a count of nonzeros for $p = 0$; neither is a distance).

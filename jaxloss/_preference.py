@@ -44,7 +44,11 @@ def _smoothed_logistic(z, label_smoothing):
     Evaluated as ``softplus(-z) + eps z`` (``log sigmoid(-z) = log sigmoid(z) - z``): one
     softplus instead of two log-sigmoids, and no cancellation, as ``eps <= 1/2``. The mean
     over 1e6 pairs took 0.83 ms against 1.03 ms, with the gradient 1.7 ms against 2.9 ms.
+    Left at its default 0, eps is left out rather than multiplied: an infinite margin (a
+    log-probability of -inf, or beta times a huge one) gives 0 or inf, not 0 * inf = NaN.
     """
+    if _checks.unused(label_smoothing):
+        return _ops.softplus(-z)
     return _ops.softplus(-z) + label_smoothing * z
 
 
@@ -136,6 +140,7 @@ def dpo_loss(
         raise ValueError(
             f"{fn}: `loss_type` must be one of 'sigmoid', 'hinge' or 'ipo', got {loss_type!r}"
         )
+    _checks.scalars(fn, beta=beta, label_smoothing=label_smoothing)
     policy_chosen, policy_rejected, reference_chosen, reference_rejected, keep = _pairs(
         fn,
         where,
@@ -209,6 +214,7 @@ def simpo_loss(
     Reference: Meng et al, SimPO: Simple Preference Optimization with a Reference-Free Reward
     <https://arxiv.org/abs/2405.14734>, 2024 (Eq. 6).
     """
+    _checks.scalars("simpo_loss", beta=beta, gamma=gamma, label_smoothing=label_smoothing)
     chosen, rejected, keep = _pairs(
         "simpo_loss",
         where,

@@ -45,9 +45,13 @@ def _scored_lists(fn, scores, labels, where, weights=None):
         valid = items & keep[..., None]
     else:
         keep = keep_mask(fn, where, list_shape)
-        if keep is None:
+        if keep is None and s.shape[-1]:
             return s, y, (w[0] if w else None), None, None
+        if keep is None:
+            keep = jnp.ones(list_shape, bool)
         valid = jnp.broadcast_to(keep[..., None], s.shape)
+    if not s.shape[-1]:  # lists of no items have no valid item: dropped, as any such list
+        keep = jnp.zeros_like(keep)
     s, y, *w = fill_dropped(valid, s, y, *w)
     return s, y, (w[0] if w else None), valid, keep
 

@@ -347,3 +347,21 @@ def test_sharded_clip_and_siglip_equal_single_device_on_8_devices():
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "checked 16 cases" in result.stdout
+
+
+def test_info_nce_int64_labels_are_not_truncated(x64):
+    # Group labels are only compared: 7 and 7 + 2**32 are different groups (a cast to int32
+    # had merged them).
+    x = _normal(4, 3, seed=11).astype(np.float64)
+    wide = jnp.array([7, 7 + 2**32, 1, 1], jnp.int64)
+    _close(jaxloss.info_nce_loss(x, wide, reduction="none"),
+           jaxloss.info_nce_loss(x, jnp.array([0, 1, 2, 2]), reduction="none"), rtol=1e-12)
+
+
+def test_empty_feature_axis_gives_zero_similarities():
+    # Vectors of no entries are all zero vectors: every similarity is 0 (the normalisation's
+    # maximum over no entries had raised inside the library).
+    empty = jnp.zeros((3, 0))
+    _close(jaxloss.clip_loss(empty, empty), np.log(3.0))
+    _close(jaxloss.info_nce_loss(empty, jnp.array([0, 0, 1]), temperature=1.0, reduction="none"),
+           [np.log(2.0), np.log(2.0), 0.0])

@@ -630,3 +630,14 @@ def test_triplet_errors():
         jaxloss.triplet_margin_with_distance_loss(
             x, x, x, distance_function=elementwise_distance
         )
+
+
+def test_nan_score_gives_nan_in_the_class_margin_losses():
+    # Documented difference: PyTorch's kernels add a term only if z > 0, which skips a NaN
+    # term (0.225 here); a NaN score is a NaN loss here, as in every other loss.
+    scores = np.array([[0.1, np.nan, 0.4, 0.8], [0.1, 0.2, 0.3, 0.4]], np.float32)
+    multi = jaxloss.multi_margin_loss(scores, np.array([3, 0]), reduction="none")
+    listed = jaxloss.multilabel_margin_loss(scores, np.array([[3, 0, -1, -1]] * 2),
+                                            reduction="none")
+    for losses in (multi, listed):
+        assert np.isnan(losses[0]) and np.isfinite(losses[1])

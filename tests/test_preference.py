@@ -123,6 +123,18 @@ def test_dpo_is_finite_for_extreme_margins():
     _close(value, [0.0, 1e4])  # -log sigmoid(1e4) = 0 and -log sigmoid(-1e4) = 1e4
 
 
+def test_infinite_margins_without_smoothing_give_zero_or_inf():
+    # -log sigmoid(+inf) = 0 and -log sigmoid(-inf) = inf; the smoothing term eps * z was
+    # evaluated at eps = 0 as 0 * inf = NaN. An overflowing beta * margin is the same case.
+    chosen = jnp.array([-5.0, -jnp.inf, 0.0])
+    rejected = jnp.array([-jnp.inf, -5.0, -1e38])
+    zeros = jnp.zeros(3)
+    dpo = jaxloss.dpo_loss(chosen, rejected, zeros, zeros, beta=10.0, reduction="none").loss
+    simpo = jaxloss.simpo_loss(chosen, rejected, beta=10.0, reduction="none").loss
+    for value in (dpo, simpo):
+        np.testing.assert_array_equal(value, [0.0, np.inf, 0.0])
+
+
 def _simpo_reference(chosen, rejected, beta, gamma, label_smoothing=0.0):
     """SimPO, Eq. 6 with average log-probabilities p(y) = log pi(y) / |y|:
     -log sigmoid(beta p(y_w) - beta p(y_l) - gamma) (label smoothing as conservative DPO)."""

@@ -173,6 +173,17 @@ def test_all_padded_lists_add_nothing(fn):
 
 
 @pytest.mark.parametrize("fn", ALL, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("where", [None, np.array([True, True])], ids=["unmasked", "lists"])
+def test_lists_of_no_items_add_nothing(fn, where):
+    # An empty list has no valid item, so it is dropped like an all-padded one (the softmax
+    # loss once gave 0 * log 0 = NaN).
+    scores, labels = np.zeros((2, 0), np.float32), np.zeros((2, 0), np.float32)
+    value, grad = jax.value_and_grad(fn)(scores, labels, where=where)
+    assert float(value) == 0.0 and grad.shape == (2, 0)
+    assert np.array_equal(fn(scores, labels, where=where, reduction="none"), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("fn", ALL, ids=lambda f: f.__name__)
 def test_where_over_lists_and_over_items(fn):
     scores, labels, _ = _lists(seed=6)
     lists = np.array([True, False, True, True])

@@ -180,3 +180,21 @@ def test_float64_threshold_given_as_python_float_is_not_rounded_to_float32(x64, 
     value = loss(x, jnp.zeros(2, jnp.float64), reduction="none", **{option: 0.3})
     expected = {"delta": [0.3 * (1 - 0.15), 0.5 * 0.2**2], "beta": [1 - 0.15, 0.5 * 0.2**2 / 0.3]}
     np.testing.assert_allclose(value, expected[option], rtol=1e-15)
+
+
+def test_float64_smooth_l1_with_beta_zero_is_l1_for_errors_below_float32s_range(x64):
+    # beta is floored at the smallest normal number of the errors' dtype, not float32's 1e-38.
+    x = jnp.array([1e-40, -1e-40, 1e-45], jnp.float64)
+    grad = jax.grad(lambda x: jaxloss.smooth_l1_loss(x, jnp.zeros(3, jnp.float64), beta=0.0,
+                                                     reduction="sum"))(x)
+    np.testing.assert_array_equal(grad, [1.0, -1.0, 1.0])
+
+
+def test_float64_log_cosh_is_accurate_to_float64(x64):
+    # The float32 series (accurate to 3e-7 relative) is not used for float64. Reference:
+    # log(1 + 2 sinh²(e/2)) in NumPy's extended precision.
+    e = np.concatenate([np.geomspace(1e-100, 0.399, 60), np.linspace(0.39, 3.0, 30)])
+    got = jaxloss.log_cosh_loss(jnp.asarray(e), jnp.zeros(len(e), jnp.float64), reduction="none")
+    half = e.astype(np.longdouble) / 2
+    expected = np.log1p(2 * np.sinh(half) ** 2).astype(np.float64)
+    np.testing.assert_allclose(got, expected, rtol=1e-14)

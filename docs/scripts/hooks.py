@@ -270,13 +270,16 @@ PYTORCH_NOTES = {
     "hinge_embedding_loss": "",
     "soft_margin_loss": "finite for every finite input (PyTorch overflows to inf)",
     "multilabel_soft_margin_loss": "",
-    "multilabel_margin_loss": "an invalid label gives NaN",
-    "multi_margin_loss": "an out-of-range label gives NaN",
+    "multilabel_margin_loss": "an invalid label gives NaN, and so does a NaN score (PyTorch "
+                              "skips its terms)",
+    "multi_margin_loss": "an out-of-range label gives NaN, and so does a NaN score (PyTorch "
+                         "skips its terms)",
     "margin_ranking_loss": "",
     "cosine_embedding_loss": "",
-    "triplet_margin_loss": "`p <= 0` gives NaN",
-    "triplet_margin_with_distance_loss": "`margin <= 0` is not rejected; `distance_function` "
-                                         "must be a JAX function",
+    "triplet_margin_loss": "a traced `p <= 0` gives NaN and a traced `margin <= 0` is not "
+                           "rejected (Python values raise, as in PyTorch)",
+    "triplet_margin_with_distance_loss": "a traced `margin <= 0` is not rejected; "
+                                         "`distance_function` must be a JAX function",
     "linear_cross_entropy": "blocked (no logits), vocabulary-sharded with `axis_name=`; adds "
                             "`z_loss=`, `logit_softcap=`, `return_stats=`; no class weights",
     "ctc_loss": "batch-first `log_probs` `(N, T, C)` (PyTorch: `(T, N, C)`); padded targets "
