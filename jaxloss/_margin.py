@@ -410,7 +410,7 @@ def _largest_entry(x):
     return jax.lax.stop_gradient(jnp.maximum(top, _COSINE_ROOT_EPS) * 0.25)
 
 
-def _largest_normal_reciprocal(like):
+def _largest_safe_divisor(like):
     """``2**(maxexp - 2)`` of `like`'s dtype, the largest divisor `_general_norm` uses: its
     reciprocal is a normal number (see `_largest_entry`); capped there, the quotients of
     finite entries are at most 4."""
@@ -535,7 +535,7 @@ def _general_norm(v, p):
     # The norm of the entries over the largest one (a constant for the gradient, so exact):
     # their powers cannot overflow, as |v|^2 does past 1e19 in float32.
     top = jax.lax.stop_gradient(largest)[..., None]
-    top = jnp.minimum(jnp.where(top > 0, top, 1), _largest_normal_reciprocal(top))
+    top = jnp.minimum(jnp.where(top > 0, top, 1), _largest_safe_divisor(top))
     ratios = jnp.sum(_safe_power(size / top, safe_p), axis=-1)
     norm = top[..., 0] * _safe_power(ratios, 1 / safe_p)
     norm = jnp.where(finite, norm, largest)
