@@ -294,14 +294,19 @@ def clip_loss(
         # images' logits over the texts, its columns the texts' over the images, and its
         # diagonal the pairs' own logits (two matrix products and the pairs' dot products
         # made the value 2.4x optax's; this, 1.0x with 64-wide embeddings).
-        similarities = _similarities(image, text)
-        own = jnp.diagonal(similarities, axis1=-2, axis2=-1)
+        # It holds half the similarities, against twice the scale: exact (powers of two), and
+        # XLA:CPU runs the matrix product's fusion about twice as fast when an elementwise
+        # operation ends it than when the product does and has several consumers (its
+        # profile, 244 batches of 32 pairs of 64-wide embeddings: 1.0 ms against 0.45; the
+        # value 1.42 -> 0.88 ms, optax 0.84).
+        halves = 0.5 * _similarities(image, text)
+        own = jnp.diagonal(halves, axis1=-2, axis2=-1)
         texts = images = None
         if keep is not None:
-            texts = jnp.broadcast_to(keep[..., None, :], similarities.shape)
-            images = jnp.broadcast_to(keep[..., :, None], similarities.shape)
-        image_to_text = _scaled_cross_entropy(similarities, own, scale, -1, texts)
-        text_to_image = _scaled_cross_entropy(similarities, own, scale, -2, images)
+            texts = jnp.broadcast_to(keep[..., None, :], halves.shape)
+            images = jnp.broadcast_to(keep[..., :, None], halves.shape)
+        image_to_text = _scaled_cross_entropy(halves, own, 2 * scale, -1, texts)
+        text_to_image = _scaled_cross_entropy(halves, own, 2 * scale, -2, images)
     else:
         image_to_text = _cross_entropy_rows(image, text, keep, scale, axis_name)
         text_to_image = _cross_entropy_rows(text, image, keep, scale, axis_name)

@@ -101,6 +101,10 @@ def test_sample_dims_set_the_inner_axes_and_are_restored():
     with catalog.sample_dims(vocab=300):
         hidden, weight, labels = catalog.get("linear_cross_entropy").sample(key, 400).args
         assert weight.shape == (300, 4) and int(labels.max()) < 300 < 2 * int(labels.max())
+    with catalog.sample_dims(items=32):
+        image, text = catalog.get("clip_loss").sample(key, 2).args
+        scores, grades = catalog.get("ranking_softmax_loss").sample(key, 2).args
+        assert image.shape == text.shape == (2, 32, 4) and scores.shape == grades.shape == (2, 32)
     with pytest.raises(RuntimeError), catalog.sample_dims(width=11):
         raise RuntimeError
     assert catalog.dims() == catalog.Dims()

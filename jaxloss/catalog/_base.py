@@ -25,6 +25,7 @@ class Dims:
     features: int = 4  # embedding axis
     width: int = 3  # trailing axis of elementwise samples
     vocab: int = 7  # vocabulary of `linear_cross_entropy` (not `classes`: tells them apart)
+    items: int = 6  # items (image/text pairs) per contrastive batch, and items per ranked list
 
 
 _DIMS = [Dims()]

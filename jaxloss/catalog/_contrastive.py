@@ -1,7 +1,7 @@
 """Catalogue entries of the contrastive, ranking and preference (DPO family) losses.
 
 Contrastive samples are batches of independent contrastive batches: embeddings
-``(batch, ITEMS, features)``, so the catalogue's batch axis (the one vmapped, masked and sliced
+``(batch, items, features)``, so the catalogue's batch axis (the one vmapped, masked and sliced
 by the generic tests) never mixes items that contrast with each other.
 """
 
@@ -21,28 +21,27 @@ from ._base import keys as _keys
 from ._base import normal as _normal
 from ._base import uniform as _uniform
 
-ITEMS = 6  # items (or image/text pairs) per contrastive batch, and items per ranked list
-GROUPS = 3  # distinct group labels among ITEMS items, so every batch has positive pairs
+GROUPS = 3  # distinct group labels among a batch's items, so every batch has positive pairs
 GRADES = 3  # relevance grades 0, 1, 2
 
 
 def _grouped(key, n, dtype):
     k1, k2 = _keys(key, 2)
-    labels = jax.random.randint(k2, (n, ITEMS), 0, GROUPS)
-    return Sample((_normal(k1, (n, ITEMS, dims().features), dtype), labels))
+    labels = jax.random.randint(k2, (n, dims().items), 0, GROUPS)
+    return Sample((_normal(k1, (n, dims().items, dims().features), dtype), labels))
 
 
 def _image_text(key, n, dtype):
     k1, k2 = _keys(key, 2)
-    image = _normal(k1, (n, ITEMS, dims().features), dtype)
+    image = _normal(k1, (n, dims().items, dims().features), dtype)
     text = (image.astype(jnp.float32) + _normal(k2, image.shape, jnp.float32)).astype(dtype)
     return Sample((image, text))
 
 
 def _lists(key, n, dtype):
     k1, k2 = _keys(key, 2)
-    scores = _normal(k1, (n, ITEMS), dtype, 2.0)
-    return Sample((scores, jax.random.randint(k2, (n, ITEMS), 0, GRADES)))
+    scores = _normal(k1, (n, dims().items), dtype, 2.0)
+    return Sample((scores, jax.random.randint(k2, (n, dims().items), 0, GRADES)))
 
 
 def _dpo(key, n, dtype, **options):
