@@ -66,8 +66,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dims", type=_dims,
                    help="inner-axis sizes of the samples, e.g. width=3,classes=5,features=4,"
                         "vocab=7 for the catalogue's own (default: the benchmarks' "
-                        "width=128,classes=32,features=64,vocab=256; "
-                        "unnamed axes keep it)")
+                        "width=128,classes=32,features=64,vocab=256 and the catalogue's "
+                        "items=6; unnamed axes keep it)")
     p.add_argument("--repeats", type=int,
                    help=f"timed samples per program (default: {DEFAULT_REPEATS}, --quick: 3)")
     p.add_argument("--compiles", type=int, default=DEFAULT_COMPILES,
