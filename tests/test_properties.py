@@ -194,6 +194,7 @@ class Harness:
         self.masked = jax.jit(self._outputs)
         self.plain = jax.jit(lambda *a: self._outputs(*a, None))
         self.small = jax.jit(self._small)
+        self.vmapped = None  # `small` over stacked batches, made by the first `_check_vmap`
         self.stats = {"cases": 0, "in_range": 0, "out_of_range": 0, "classes": set()}
         self.once_done = False
 
@@ -486,14 +487,16 @@ class Harness:
         arg_axes = tuple(None if i in sample.shared else 0 for i in range(len(args)))
         float_axes = {k: 0 if k in batched else None for k in floats}
         other_axes = {k: 0 if k in batched else None for k in others}
-        vmapped = jax.jit(jax.vmap(self._small, in_axes=(arg_axes, float_axes, other_axes, 0)))
+        if self.vmapped is None:  # one program for every draw: the axes never change
+            self.vmapped = jax.jit(jax.vmap(self._small,
+                                            in_axes=(arg_axes, float_axes, other_axes, 0)))
         stacked = (
             tuple(x if a is None else stack(x) for x, a in zip(args, arg_axes, strict=True)),
             {k: stack(v) if k in batched else v for k, v in floats.items()},
             {k: stack(v) if k in batched else v for k, v in others.items()},
             stack(jnp.asarray(where)),
         )
-        mapped = vmapped(*stacked)
+        mapped = self.vmapped(*stacked)
         for b in range(2):
             part = (
                 tuple(x if a is None else x[b] for x, a in zip(stacked[0], arg_axes, strict=True)),
