@@ -161,14 +161,53 @@ def info_nce_loss(embeddings, labels, *, reduction="mean", where=None, temperatu
     if keep is not None:
         pairs = keep[..., :, None] & keep[..., None, :]
         positive, negative = positive & pairs, negative & pairs
-    # log(1 + sum_k e^(s_ik - s_ij)) as softplus(lse_k - s_ij): exact for any temperature, and
-    # 0 (with a zero gradient) for an anchor without negatives, whose lse is -inf.
-    lse_negative = jax.nn.logsumexp(s, axis=-1, where=negative)
+    loss = _nt_xent_rows(s, positive, negative)
+    return reduce(loss, reduction, mask=keep, weight=jnp.sum(positive, axis=-1))
+
+
+def _nt_xent_terms(s, positive, negative):
+    """NT-Xent's per-pair terms ``softplus(lse_i - s_ij)``, 0 off the positives, with what
+    their derivative reuses: `s` masked to the negatives, and each anchor's log-sum-exp over
+    its negatives (``-inf`` for an anchor without any)."""
+    masked = jnp.where(negative, s, -jnp.inf)
+    # One select before the maximum and the sum of exponentials: jax.nn.logsumexp's `where`
+    # makes two, each a pass over the (N, N) matrix on XLA:CPU. With the rule below, the
+    # value over 1e6 embedding entries in batches of 6, 32 and 128 items took 1.80, 2.23 and
+    # 5.30 ms before, 1.54, 1.67 and 4.36 now (optax.ntxent 1.91, 1.87, 5.03), bitwise equal.
+    shift, log_sum = _ops.logsumexp_parts(masked)
+    # Without negatives the log-sum is log(0), whose derivative 0/0 would reach the pulls'
+    # derivative (their second derivatives) through this anchor's lse; the select gives it 0.
+    lse = jnp.where(jnp.isfinite(log_sum), shift + log_sum, -jnp.inf)
+    # log(1 + sum_k e^(s_ik - s_ij)) as softplus(lse_i - s_ij): exact for any temperature,
+    # and 0 (with a zero gradient) for an anchor without negatives, whose lse is -inf.
     # Non-positive pairs enter softplus as -inf (giving 0) rather than being selected away
     # after it: XLA:CPU then vectorises the transcendental loop, 2x faster on small groups.
-    terms = _ops.softplus(jnp.where(positive, lse_negative[..., None] - s, -jnp.inf))
-    loss = jnp.sum(terms, axis=-1)
-    return reduce(loss, reduction, mask=keep, weight=jnp.sum(positive, axis=-1))
+    terms = _ops.softplus(jnp.where(positive, lse[..., None] - s, -jnp.inf))
+    return terms, masked, lse
+
+
+@jax.custom_jvp
+def _nt_xent_rows(s, positive, negative):
+    """Each anchor's NT-Xent loss, ``sum_j softplus(lse_i - s_ij)`` over its positives, from
+    the (scaled) similarities `s` and the boolean pair masks."""
+    return jnp.sum(_nt_xent_terms(s, positive, negative)[0], axis=-1)
+
+
+@_nt_xent_rows.defjvp
+def _nt_xent_rows_jvp(primals, tangents):
+    # The derivative in s_ij is a pull -sigmoid(lse_i - s_ij) on a positive pair and a push
+    # w_i e^(s_ij - lse_i) on a negative, with w_i the anchor's sum of pulls: one (N, N)
+    # factor, where autodiff carried the maximum, the exponentials and the softplus back
+    # separately (autodiff of the single select alone ran 5-7% slower than before it).
+    # value_and_grad as above: 6.98, 7.80 and 22.0 ms before, 6.04, 5.92 and 17.0 now.
+    # Both factors are differentiable in turn, so second derivatives follow.
+    s, positive, negative = primals
+    terms, masked, lse = _nt_xent_terms(s, positive, negative)
+    pulls = jax.nn.sigmoid(jnp.where(positive, lse[..., None] - s, -jnp.inf))
+    # An anchor without negatives has lse = -inf and no pushes: exp(-inf - 0) = 0.
+    shift = jnp.where(jnp.isfinite(lse), lse, 0)
+    pushes = jnp.exp(masked - shift[..., None]) * jnp.sum(pulls, axis=-1, keepdims=True)
+    return jnp.sum(terms, axis=-1), jnp.sum((pushes - pulls) * tangents[0], axis=-1)
 
 
 def _image_text(fn, image_embeddings, text_embeddings, where, normalize, **scalars):

@@ -102,6 +102,40 @@ def test_info_nce_without_negatives_or_positives():
     assert float(value) == 0.0 and not np.any(grad)
 
 
+def test_info_nce_second_derivatives_with_an_anchor_without_negatives(x64):
+    # NT-Xent has its own JVP rule. Its Hessian-vector product must be JAX's autodiff of the
+    # plain formula where every anchor has negatives (the first batch), and 0 for a batch whose
+    # kept items share one label (the second: its dropped item is the only other label), where
+    # the log-sum over no negatives is log(0) and its derivative 0/0.
+    rng = np.random.default_rng(23)
+    x, direction = (rng.standard_normal((2, 5, 3)) for _ in range(2))
+    labels = jnp.array([[0, 0, 1, 1, 2], [0, 0, 0, 0, 1]])
+    where = jnp.array([[True] * 5, [True] * 4 + [False]])
+    t = 0.5
+
+    def loss(x):
+        return jaxloss.info_nce_loss(x, labels, where=where, temperature=t, reduction="sum")
+
+    def reference(x):  # the first batch only; in the second, nothing depends on x
+        u = x[0] / jnp.linalg.norm(x[0], axis=-1, keepdims=True)
+        s = u @ u.T / t
+        same = labels[0][:, None] == labels[0][None, :]
+        lse = jax.nn.logsumexp(jnp.where(same, -jnp.inf, s), axis=1)
+        terms = jnp.logaddexp(0.0, lse[:, None] - s)
+        return jnp.sum(jnp.where(same & ~jnp.eye(5, dtype=bool), terms, 0.0))
+
+    def hvp(f):
+        return jax.jvp(jax.grad(f), (jnp.asarray(x),), (jnp.asarray(direction),))[1]
+
+    actual, expected = hvp(loss), hvp(reference)
+    assert np.all(np.isfinite(actual))
+    _close(actual[0], expected[0], rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(expected))))
+    assert not np.any(actual[1])
+    # Reverse over reverse, as jax.hessian composes it, agrees.
+    reverse = jax.grad(lambda x: jnp.vdot(jax.grad(loss)(x), direction))(jnp.asarray(x))
+    _close(reverse, actual, rtol=1e-9, atol=1e-12)
+
+
 def test_info_nce_is_exact_at_tiny_temperatures():
     # At t = 1e-3 the similarities span +-1000: a shifted exp-sum underflows to log(0) for a
     # positive far below the row maximum; the loss must stay finite and exact.
