@@ -372,21 +372,35 @@ _SQUARES_DIRECT_BELOW = 1e18
 _SQUARES_DIRECT_ABOVE = 1e-30
 
 
+@jax.custom_jvp
 def _cosine(x1, x2):
     """PyTorch's cosine of the last axis, ``x1 . x2 / sqrt((|x1|^2 + eps)(|x2|^2 + eps))``,
-    without overflow: the direct sums when every squared norm is small enough, otherwise each
-    vector divided by its largest entry (at least sqrt(eps); a constant for the gradient, so
-    the cosine and its derivatives are unchanged) before the sums. (Under `vmap` with
-    batches of both kinds, `cond` computes both forms; it gives the one not taken
-    stop-gradient inputs, so its NaNs reach no gradient.)"""
+    without overflow (`_cosine_parts`)."""
+    return _cosine_parts(x1, x2)[0]
+
+
+def _cosine_parts(x1, x2):
+    """The cosines, the two norms and the two scales of each row, from the direct sums when
+    every squared norm is small enough, otherwise from each vector divided by its largest
+    entry (at least sqrt(eps); the norms are then those of the scaled vectors, and the
+    scales the divisors' reciprocals, 1 for the direct sums). (Under `vmap` with batches
+    of both kinds, `cond` computes both forms; it gives the one not taken stop-gradient
+    inputs, so its NaNs reach no gradient.)"""
     squares1, squares2 = jnp.sum(x1 * x1, axis=-1), jnp.sum(x2 * x2, axis=-1)
-    small = jnp.all((squares1 < _SQUARES_DIRECT_BELOW) & (squares2 < _SQUARES_DIRECT_BELOW))
-    return jax.lax.cond(small, _direct_cosine, _scaled_cosine, x1, x2, squares1, squares2)
+    # The largest squared norm rather than `jnp.all` of the comparisons: XLA:CPU compiles a
+    # reduction of booleans to one value with a loop of its own, a float maximum with its
+    # vectorised reductions (the cosine's value compiled in 45 rather than 70 ms). A NaN
+    # propagates through the maximum and fails the comparison, as it failed `all`.
+    largest = jnp.maximum(jnp.max(squares1, initial=0), jnp.max(squares2, initial=0))
+    return jax.lax.cond(largest < _SQUARES_DIRECT_BELOW, _direct_cosine, _scaled_cosine,
+                        x1, x2, squares1, squares2)
 
 
 def _direct_cosine(x1, x2, squares1, squares2):
     eps = _COSINE_ROOT_EPS**2
-    return jnp.sum(x1 * x2, axis=-1) / (jnp.sqrt(squares1 + eps) * jnp.sqrt(squares2 + eps))
+    norm1, norm2 = jnp.sqrt(squares1 + eps), jnp.sqrt(squares2 + eps)
+    one = jnp.ones_like(norm1)
+    return jnp.sum(x1 * x2, axis=-1) / (norm1 * norm2), norm1, norm2, one, one
 
 
 def _scaled_cosine(x1, x2, squares1, squares2):
@@ -395,7 +409,31 @@ def _scaled_cosine(x1, x2, squares1, squares2):
     u1, u2 = x1 / top1, x2 / top2
     norm1 = jnp.sqrt(jnp.sum(u1 * u1, axis=-1) + jnp.square(_COSINE_ROOT_EPS / top1[..., 0]))
     norm2 = jnp.sqrt(jnp.sum(u2 * u2, axis=-1) + jnp.square(_COSINE_ROOT_EPS / top2[..., 0]))
-    return jnp.sum(u1 * u2, axis=-1) / (norm1 * norm2)
+    cos = jnp.sum(u1 * u2, axis=-1) / (norm1 * norm2)
+    return cos, norm1, norm2, 1 / top1[..., 0], 1 / top2[..., 0]
+
+
+def _cosine_jvp(primals, tangents):
+    # A rule of its own, as `_difference_norms` has: differentiating the `cond` made each
+    # branch return zero-filled copies of the other's intermediates, and the gradient of
+    # the cosine loss over 1e6 entries took 1.44 ms where the rule takes 0.96 (compile 200
+    # -> 104 ms). With u = x * scale and |u| its norm (eps included),
+    #   d cos / d x1 = scale1 (u2 / (|u1| |u2|) - cos u1 / |u1|^2),
+    # and likewise for x2. The scales are constants (the cosine does not change when they
+    # do), so the rule can be differentiated again, exactly.
+    cos, norm1, norm2, scale1, scale2 = (v[..., None] for v in _cosine_parts(*primals))
+    u1, u2 = primals[0] * scale1, primals[1] * scale2
+    terms = [
+        scale * (other / (norm1 * norm2) - cos * own / jnp.square(norm)) * dx
+        for dx, own, other, norm, scale in ((tangents[0], u1, u2, norm1, scale1),
+                                            (tangents[1], u2, u1, norm2, scale2))
+        if not isinstance(dx, jax.custom_derivatives.SymbolicZero)
+    ]
+    tangent = jnp.sum(sum(terms), axis=-1) if terms else jnp.zeros_like(cos[..., 0])
+    return cos[..., 0], tangent
+
+
+_cosine.defjvp(_cosine_jvp, symbolic_zeros=True)
 
 
 def _largest_entry(x):

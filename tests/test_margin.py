@@ -310,6 +310,14 @@ def _x64_cases():
             ),
             (normal(3, 4), normal(3, 4)),
         ),
+        # One row of 1e25 sends the batch to the scaled form (its squares pass 1e18), whose
+        # derivatives come from the same rule with scales other than 1.
+        "cosine_embedding_scaled": (
+            lambda x1, x2: jaxloss.cosine_embedding_loss(
+                x1, x2, np.array([1, -1, -1]), margin=-0.5
+            ),
+            (normal(3, 4) * np.array([[1e25], [1.0], [1.0]]), normal(3, 4)),
+        ),
         "triplet_p2_swap": (
             lambda *t: jaxloss.triplet_margin_loss(*t, margin=3.0, swap=True), (a, pos, neg)
         ),
@@ -385,6 +393,23 @@ def test_soft_margin_is_finite_far_from_the_boundary():
     y = np.array([1, 1])
     _close(jaxloss.soft_margin_loss(x, y, reduction="none"), [1000.0, 0.0])
     _close(_grads(jaxloss.soft_margin_loss, x, y)[0], [-1.0, 0.0])
+
+
+@pytest.mark.parametrize("huge", [1.0, 1e25, 3e38])
+def test_cosine_embedding_gradients_match_the_formula(huge):
+    # d cos / d x1 = x2 / (n1 n2) - cos x1 / n1^2 with n = sqrt(|x|^2 + eps), in float64.
+    # A row of 1e25 (or near the float32 maximum) sends the batch to the scaled form.
+    x1, x2 = _normal(3, 5, seed=11), _normal(3, 5, seed=12)
+    x1[0] *= huge / np.max(np.abs(x1[0]))
+    labels = np.array([1, 1, -1])
+    g1, g2 = _grads(jaxloss.cosine_embedding_loss, x1, x2, labels, argnums=(0, 1), margin=-1.0)
+    a, b = x1.astype(np.float64), x2.astype(np.float64)
+    n1 = np.sqrt(np.sum(a * a, -1, keepdims=True) + 1e-12)
+    n2 = np.sqrt(np.sum(b * b, -1, keepdims=True) + 1e-12)
+    cos = np.sum(a * b, -1, keepdims=True) / (n1 * n2)
+    sign = np.where(labels == 1, -1.0, 1.0)[:, None]  # 1 - cos, or cos + 1 above the margin
+    _close(g1, sign * (b / (n1 * n2) - cos * a / n1**2), rtol=1e-5, atol=1e-30)
+    _close(g2, sign * (a / (n1 * n2) - cos * b / n2**2), rtol=1e-5, atol=1e-30)
 
 
 def test_cosine_embedding_zero_vectors_are_finite():
