@@ -33,9 +33,9 @@ _CLIP_LOG_SCALE = math.log(1 / 0.07)
 _SIGLIP_LOG_SCALE = math.log(10.0)
 
 
-def _unit_parts(x):
-    """`_unit`'s value ``(x * inv) * r`` and its row factors ``inv``, ``r`` and ``long`` (1.0 for
-    rows at least ``sqrt(eps)`` long, else 0.0).
+def _unit_factors(x):
+    """The row factors ``inv``, ``r`` and ``long`` of `_unit`'s value ``(x * inv) * r``
+    (``long`` is 1.0 for rows at least ``sqrt(eps)`` long, else 0.0).
 
     ``inv = 1 / max|x|`` scales each row so that its squares neither overflow nor underflow.
     ``max|x|`` is clipped to ``[2**-(maxexp/2 - 4), 2**(maxexp - 2)]`` so that ``inv`` stays a
@@ -54,7 +54,25 @@ def _unit_parts(x):
     squares = jnp.sum(jnp.square(x * inv[..., None]), axis=-1)
     short_below = info.eps * inv * inv  # ||x||^2 < eps, in the scaled row's units
     r = lax.rsqrt(jnp.maximum(squares, short_below))
-    return (x * inv[..., None]) * r[..., None], inv, r, (squares >= short_below).astype(x.dtype)
+    return inv, r, (squares >= short_below).astype(x.dtype)
+
+
+def _unit_factors_direct_if_finite(x):
+    """`_unit_factors`, from the rows' plain sums of squares (``inv`` = 1) when all of them are
+    finite, which makes them exact (entries too small to square matter to no row at least
+    ``sqrt(eps)`` long): one pass over `x` instead of two (its maximum, then the scaled sums).
+    The `cond` stops the factors from fusing into the matrix product, so only the derivative
+    rule, whose ``u`` is written out anyway, takes this form."""
+    info = jnp.finfo(x.dtype)
+    squares = jnp.sum(x * x, axis=-1)
+
+    def direct(x, squares):
+        del x
+        r = lax.rsqrt(jnp.maximum(squares, info.eps))
+        return jnp.ones_like(squares), r, (squares >= info.eps).astype(squares.dtype)
+
+    finite = jnp.max(squares, initial=0) <= info.max  # a float maximum: NaN fails it
+    return lax.cond(finite, direct, lambda x, _: _unit_factors(x), x, squares)
 
 
 @jax.custom_jvp
@@ -63,7 +81,8 @@ def _unit(x):
     value and gradient for every finite `x`: huge rows do not overflow, zero and short rows
     (divided by ``sqrt(eps)``) have finite gradients. (The gradient of a row longer than about
     1e38 in float32 is subnormal, which XLA:CPU flushes to zero.)"""
-    return _unit_parts(x)[0]
+    inv, r, _ = _unit_factors(x)
+    return (x * inv[..., None]) * r[..., None]
 
 
 @_unit.defjvp
@@ -72,7 +91,8 @@ def _unit_jvp(primals, tangents):
     # is I / sqrt(eps): one row factor and one dot product per row, where differentiating the
     # scaled form would carry the maximum and both sums through the backward pass.
     (x,), (dx,) = primals, tangents
-    u, inv, r, long = _unit_parts(x)
+    inv, r, long = _unit_factors_direct_if_finite(x)
+    u = (x * inv[..., None]) * r[..., None]
     along = long * jnp.sum(u * dx, axis=-1)
     return u, (dx - u * along[..., None]) * (r * inv)[..., None]
 

@@ -312,18 +312,20 @@ def test_embeddings_at_the_top_of_float32s_range_normalise_exactly(fn):
     assert np.all(np.isfinite(big_grad))
 
 
-@pytest.mark.parametrize("scale", [1.0, 1e-10], ids=["long", "short"])
+@pytest.mark.parametrize("scale", [1.0, 1e-10, np.array([[1e160], [1], [1], [1], [1]])],
+                         ids=["long", "short", "huge_row"])
 def test_second_derivatives_match_autodiff_of_the_formula(x64, scale):
     # The normalisation has its own JVP rule. Differentiated again (a Hessian-vector product of
     # clip_loss), it must give JAX's autodiff of x / max(||x||, sqrt(eps)) in float64, for rows
     # longer than sqrt(eps) = 1.5e-8 and for rows shorter (scaled by 1e-10), which are divided
-    # by sqrt(eps).
+    # by sqrt(eps). A row whose squares overflow (1e160) sends the batch to the scaled form.
     rng = np.random.default_rng(19)
     image, text, direction = (rng.standard_normal((5, 4)) for _ in range(3))
     image = image * scale
 
     def unit(x):
-        norm = jnp.linalg.norm(x, axis=-1, keepdims=True)
+        top = jnp.max(jnp.abs(x), axis=-1, keepdims=True)  # the norm without overflow
+        norm = top * jnp.linalg.norm(x / top, axis=-1, keepdims=True)
         return x / jnp.maximum(norm, np.sqrt(np.finfo(np.float64).eps))
 
     def reference(image):
