@@ -45,11 +45,14 @@ def _dims(text: str) -> dict[str, int]:
                 f"dims must look like width=128,classes=32, got {text!r}") from None
     from jaxloss import catalog
 
-    try:  # unknown names and sizes below 1 are errors here, not in the middle of the run
+    try:  # unknown names and bad sizes are errors here, not in the middle of the run
         with catalog.sample_dims(**dims):
             pass
     except (TypeError, ValueError) as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+    empty = sorted(name for name, size in dims.items() if size == 0)
+    if empty:  # the catalogue allows them for tests of degenerate inputs; nothing to time
+        raise argparse.ArgumentTypeError(f"dims must be at least 1, got 0 for {', '.join(empty)}")
     return dims
 
 

@@ -183,6 +183,20 @@ def min_rank(fn: str, name: str, x, rank: int, what: str) -> None:
         )
 
 
+def nonempty(fn: str, name: str, x, axis: int, what: str) -> None:
+    """Refuses an empty `axis` of `x`, whose entries are each a `what` (a class, an action),
+    where the loss has no value without one: integer targets would index nothing, and a
+    softmax, a maximum or a mean over the axis is undefined. (PyTorch raises for class
+    indices, and returns NaN for probabilities.) Axes that are only summed over, or whose
+    items may all be left out, stay allowed: their loss is 0, like a mean over nothing."""
+    shape = jnp.shape(x)
+    if not shape[axis]:
+        raise ValueError(
+            f"{fn}: `{name}` has shape {shape_str(shape)}, with no {what} on axis {axis}; the "
+            "loss needs at least one"
+        )
+
+
 def rank_in(fn: str, name: str, x, ranks: Sequence[int], what: str) -> None:
     if jnp.ndim(x) not in ranks:
         allowed = " or ".join(str(r) for r in ranks)

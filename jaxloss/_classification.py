@@ -73,6 +73,7 @@ def class_indexed(
     scores, *weight = _checks.floats(fn, **arrays)
     weight = weight[0] if weight else None
     _checks.min_rank(fn, "input", scores, 1, "the class axis is last")
+    _checks.nonempty(fn, "input", scores, -1, "class")
     num_classes = scores.shape[-1]
     if jnp.shape(target) != scores.shape[:-1]:
         raise ValueError(
@@ -267,6 +268,7 @@ def _cross_entropy_probabilities(fn, input, target, weight, eps, z_loss, reducti
         arrays["weight"] = weight
     logits, target, *weight = _checks.floats(fn, **arrays)
     _checks.min_rank(fn, "input", logits, 1, "the class axis is last")
+    _checks.nonempty(fn, "input", logits, -1, "class")
     num_classes = logits.shape[-1]
     if weight:
         _checks.shape_is(fn, "weight", weight[0], (num_classes,), "one weight per class")
@@ -720,6 +722,7 @@ def poly1_cross_entropy(input, target, *, reduction="mean", where=None, epsilon=
     if jnp.issubdtype(target.dtype, jnp.floating) and target.shape == logit_shape:
         logits, target = _checks.floats(fn, input=input, target=target)
         _checks.min_rank(fn, "input", logits, 1, "the class axis is last")
+        _checks.nonempty(fn, "input", logits, -1, "class")
         keep = keep_mask(fn, where, logits.shape[:-1])
         (target,) = fill_dropped(keep, target)
         (logits,) = gate_dropped(keep, logits)

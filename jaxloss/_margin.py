@@ -144,6 +144,7 @@ def multilabel_soft_margin_loss(input, target, *, reduction="mean", where=None, 
         arrays["weight"] = weight
     logits, target, *weight = _checks.floats(fn, numeric=("target",), **arrays)
     _checks.min_rank(fn, "input", logits, 1, "the class axis is last")
+    _checks.nonempty(fn, "input", logits, -1, "class")  # its mean over classes
     _checks.same_shape(fn, input=logits, target=target)
     if weight:
         _checks.broadcastable(fn, "weight", weight[0], logits.shape, "`input`'s shape")
@@ -197,6 +198,7 @@ def multilabel_margin_loss(input, target, *, reduction="mean", where=None):
     fn = "multilabel_margin_loss"
     (scores,) = _checks.floats(fn, input=input)
     _checks.min_rank(fn, "input", scores, 1, "the class axis is last")
+    _checks.nonempty(fn, "input", scores, -1, "class")
     _checks.same_shape(fn, input=scores, target=target)
     label = _checks.labels(fn, "target", target)
     keep = keep_mask(fn, where, scores.shape[:-1])

@@ -277,6 +277,7 @@ def ctc_loss(
     """
     (log_probs,) = _checks.floats(_FN, log_probs=log_probs)
     _checks.rank_in(_FN, "log_probs", log_probs, (2, 3), "(N, T, C) batch-first, or (T, C)")
+    _checks.nonempty(_FN, "log_probs", log_probs, -1, "class")  # the blank is one
     targets = _checks.labels(_FN, "targets", targets)
     input_lengths = _checks.integers(_FN, "input_lengths", input_lengths, "sequence lengths")
     target_lengths = _checks.integers(_FN, "target_lengths", target_lengths, "sequence lengths")

@@ -507,6 +507,7 @@ def linear_cross_entropy(
     h, w = jnp.asarray(input), jnp.asarray(weight)
     _checks.min_rank(fn, "input", h, 1, "the feature axis is last")
     _checks.rank_in(fn, "weight", w, (2,), "(vocabulary, features)")
+    _checks.nonempty(fn, "weight", w, 0, "vocabulary entry")
     if w.shape[1] != h.shape[-1]:
         raise ValueError(
             f"{fn}: `input` has shape {_checks.shape_str(h.shape)} but `weight` has shape "
@@ -531,7 +532,7 @@ def linear_cross_entropy(
     batch_shape = label.shape
     keep = keep_mask(fn, where, batch_shape, not_ignored(label, ignore_index))
     d = h.shape[-1]
-    h, label = h.reshape(-1, d), label.reshape(-1)
+    h, label = h.reshape(label.size, d), label.reshape(-1)  # not -1: d may be 0
     if keep is not None:
         keep = keep.reshape(-1)
         (label,) = fill_dropped(keep, label)

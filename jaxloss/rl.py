@@ -713,6 +713,7 @@ def _transitions(fn, where, scores, steps=None, actions=None) -> _Transitions:
     arrays = dict(zip(names, _checks.floats(fn, **scores, **steps), strict=True))
     first = next(iter(scores))
     _checks.min_rank(fn, first, arrays[first], 1, "the action axis is last")
+    _checks.nonempty(fn, first, arrays[first], -1, "action")
     _checks.same_shape(fn, **{name: arrays[name] for name in scores})
     batch = arrays[first].shape[:-1]
     for name in steps:

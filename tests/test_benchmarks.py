@@ -80,8 +80,12 @@ def test_refusals_are_one_line_with_exit_code_2(args, message, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_unknown_sample_axis_is_refused_before_running(tmp_path):
-    result = _run("--dims", "width=64,rows=3", out=tmp_path)
+@pytest.mark.parametrize("dims, message", [
+    ("width=64,rows=3", "unknown axis name(s) rows"),
+    ("width=64,classes=0", "dims must be at least 1, got 0 for classes"),
+])
+def test_bad_sample_axes_are_refused_before_running(tmp_path, dims, message):
+    result = _run("--dims", dims, out=tmp_path)
     assert result.returncode == 2
-    assert "unknown axis name(s) rows" in result.stderr, result.stderr
+    assert message in result.stderr, result.stderr
     assert not list(tmp_path.iterdir())

@@ -9,6 +9,8 @@ are in tests/test_errors.py."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
 
 import jax
@@ -113,9 +115,9 @@ def test_sample_dims_set_the_inner_axes_and_are_restored():
 
 @pytest.mark.parametrize("sizes, error, message", [
     ({"rows": 3}, TypeError, "sample_dims: unknown axis name(s) rows; known: classes"),
-    ({"width": 0}, ValueError, "sample_dims: sizes must be positive integers"),
-    ({"classes": 2.5}, ValueError, "sample_dims: sizes must be positive integers"),
-    ({"features": True}, ValueError, "sample_dims: sizes must be positive integers"),
+    ({"width": -1}, ValueError, "sample_dims: sizes must be non-negative integers"),
+    ({"classes": 2.5}, ValueError, "sample_dims: sizes must be non-negative integers"),
+    ({"features": True}, ValueError, "sample_dims: sizes must be non-negative integers"),
 ])
 def test_sample_dims_refuse_unknown_axes_and_bad_sizes(sizes, error, message):
     with pytest.raises(error, match=re.escape(message)), catalog.sample_dims(**sizes):
@@ -148,6 +150,85 @@ def test_jacrev_of_unreduced_loss(entry):
     jac = jax.jacrev(f)(sample.args[0])
     assert jac.shape == f(sample.args[0]).shape + sample.args[0].shape
     assert np.all(np.isfinite(jac))
+
+
+# The (loss, inner axis) pairs whose axis may not be empty, with the argument, the axis and
+# the kind of entry that the error names (`_checks.nonempty`): integer targets index that axis,
+# or the loss normalises over it. Every other inner axis of a sample may be empty.
+NEEDS_ONE = {
+    ("cross_entropy", "classes"): ("input", -1, "class"),
+    ("nll_loss", "classes"): ("input", -1, "class"),
+    ("multilabel_soft_margin_loss", "classes"): ("input", -1, "class"),
+    ("multilabel_margin_loss", "classes"): ("input", -1, "class"),
+    ("multi_margin_loss", "classes"): ("input", -1, "class"),
+    ("linear_cross_entropy", "vocab"): ("weight", 0, "vocabulary entry"),
+    ("ctc_loss", "classes"): ("log_probs", -1, "class"),
+    ("softmax_focal_loss", "classes"): ("input", -1, "class"),
+    ("poly1_cross_entropy", "classes"): ("input", -1, "class"),
+    ("multiclass_hinge_loss", "classes"): ("input", -1, "class"),
+}
+
+
+def _shapes(sample):
+    leaves = jax.tree.leaves((sample.args, dict(sample.kwargs)))
+    return [np.shape(x) for x in leaves if not callable(x)]
+
+
+@by_entry
+def test_an_empty_inner_axis_is_refused_or_gives_finite_values(entry):
+    """An empty class axis raises an error naming the loss, the argument and its shape; an
+    empty feature, width or item axis gives a finite loss and gradient (no raw JAX error from
+    a maximum over nothing, no NaN from a mean over nothing)."""
+    key = jax.random.key(0)
+    refused = set()
+    for variant in entry.variants:
+        usual = entry.sample(key, 4, jnp.float32, variant)
+        for axis in (field.name for field in dataclasses.fields(catalog.Dims)):
+            with catalog.sample_dims(**{axis: 0}):
+                sample = entry.sample(key, 4, jnp.float32, variant)
+            if _shapes(sample) == _shapes(usual):
+                continue  # this maker does not use the axis
+            if not _valid_with_one(entry, variant, axis):
+                continue  # hyperparameter arrays made for the default size (`sample_dims`)
+            need = NEEDS_ONE.get((entry.name, axis))
+            if need is not None:
+                name, index, what = need
+                shape = jnp.shape(sample.args[_names(entry).index(name)])
+                with pytest.raises(ValueError, match=re.escape(
+                    f"{entry.name}: `{name}` has shape {shape}, with no {what} on axis "
+                    f"{index}; the loss needs at least one"
+                )):
+                    entry(*sample.args, **sample.kwargs)
+                refused.add(axis)
+                continue
+            argnums = _argnums(entry, sample)
+
+            def f(*differentiated, sample=sample, argnums=argnums):
+                args = list(sample.args)
+                for i, x in zip(argnums, differentiated, strict=True):
+                    args[i] = x
+                return entry(*args, **sample.kwargs)
+
+            value, grads = jax.value_and_grad(f, argnums=tuple(range(len(argnums))))(
+                *(sample.args[i] for i in argnums))
+            assert np.isfinite(value), (variant, axis, value)
+            for g in grads:
+                assert np.all(np.isfinite(g)), (variant, axis)
+    assert refused == {axis for (name, axis) in NEEDS_ONE if name == entry.name}
+
+
+def _valid_with_one(entry, variant, axis):
+    with catalog.sample_dims(**{axis: 1}):
+        sample = entry.sample(jax.random.key(0), 4, jnp.float32, variant)
+    try:
+        jax.eval_shape(lambda: entry(*sample.args, **sample.kwargs))
+    except ValueError:
+        return False
+    return True
+
+
+def _names(entry):
+    return list(inspect.signature(entry.fn).parameters)
 
 
 def _check_grads(entry, sample, order, modes):

@@ -394,6 +394,17 @@ def test_info_nce_int64_labels_are_not_truncated(x64):
            jaxloss.info_nce_loss(x, jnp.array([0, 1, 2, 2]), reduction="none"), rtol=1e-12)
 
 
+def test_batches_without_items_give_zero():
+    # No items, no anchors: a mean over nothing (the negatives' maximum over no items had
+    # raised inside the library). clip_loss and siglip_loss already gave 0.
+    empty, labels = jnp.zeros((2, 0, 4)), jnp.zeros((2, 0), jnp.int32)
+    value, grad = jax.value_and_grad(jaxloss.info_nce_loss)(empty, labels)
+    assert float(value) == 0.0 and grad.shape == (2, 0, 4)
+    assert jaxloss.info_nce_loss(empty, labels, reduction="none").shape == (2, 0)
+    for loss in (jaxloss.clip_loss, jaxloss.siglip_loss):
+        assert float(loss(empty, empty)) == 0.0
+
+
 def test_empty_feature_axis_gives_zero_similarities():
     # Vectors of no entries are all zero vectors: every similarity is 0 (the normalisation's
     # maximum over no entries had raised inside the library).

@@ -304,6 +304,12 @@ ERRORS = [
     _case(jaxloss.q_learning_loss, (z((4, 3)), z(4, i32), z(4), z(5), z((4, 3))), {},
           ValueError, "q_learning_loss: `discount_t` has shape (5,) but must have shape (4,) "
           "(q_tm1.shape[:-1])"),
+    _case(jaxloss.q_learning_loss, (z((4, 0)), z(4, i32), z(4), z(4), z((4, 0))), {},
+          ValueError, "q_learning_loss: `q_tm1` has shape (4, 0), with no action on axis -1; "
+          "the loss needs at least one"),
+    _case(jaxloss.entropy_loss, (z((4, 0)),), {}, ValueError,
+          "entropy_loss: `logits_t` has shape (4, 0), with no action on axis -1; the loss "
+          "needs at least one"),
     _case(jaxloss.policy_gradient_loss, (z((4, 3)), z(4), z(4)), {}, TypeError,
           "policy_gradient_loss: `a_t` holds action indices and must have an integer dtype, "
           "got float32"),

@@ -110,6 +110,23 @@ def test_without_bias_and_with_leading_dimensions(impl, blocks):
 
 
 @pytest.mark.parametrize("impl, blocks", IMPLEMENTATIONS, ids=IDS)
+def test_hidden_states_without_features_leave_the_bias_alone(impl, blocks):
+    # D = 0: every logit is its bias (a reshape to (-1, 0) had raised ZeroDivisionError).
+    _, _, b, y = _data()
+    h, w = jnp.zeros((N, 0)), jnp.zeros((V, 0))
+    loss = lambda b: jaxloss.linear_cross_entropy(  # noqa: E731
+        h, w, y, bias=b, implementation=impl, **blocks)
+    logits = jnp.broadcast_to(b, (N, V))
+    _close(jax.value_and_grad(loss)(b),
+           jax.value_and_grad(lambda b: _expected(h, w, b, y))(b))
+    # Written out once, so the definition's own reading of D = 0 is checked too.
+    picked = logits[jnp.arange(N), jnp.maximum(y, 0)]
+    kept = y != -100
+    by_hand = jnp.sum(jnp.where(kept, jax.nn.logsumexp(logits, axis=-1) - picked, 0))
+    _close(loss(b), by_hand / jnp.sum(kept))
+
+
+@pytest.mark.parametrize("impl, blocks", IMPLEMENTATIONS, ids=IDS)
 def test_all_tokens_ignored_give_zero_and_zero_gradients(impl, blocks):
     h, w, b, y = _data()
     y = jnp.full_like(y, -100)

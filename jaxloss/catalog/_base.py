@@ -40,15 +40,16 @@ def dims() -> Dims:
 def sample_dims(**sizes: int):
     """Makers called inside this context use these inner-axis sizes, e.g.
     ``with catalog.sample_dims(width=128): entry.sample(key, 8)``. Hyperparameter arrays
-    (class weights) are made for the default sizes, once, and do not follow."""
+    (class weights) are made for the default sizes, once, and do not follow. A size of 0
+    makes an empty axis, for the tests of degenerate inputs."""
     unknown = sorted(set(sizes) - {f.name for f in dataclasses.fields(Dims)})
     if unknown:
         raise TypeError(f"sample_dims: unknown axis name(s) {', '.join(unknown)}; known: "
                         f"{', '.join(f.name for f in dataclasses.fields(Dims))}")
     bad = {k: v for k, v in sizes.items()
-           if isinstance(v, bool) or not isinstance(v, int) or v < 1}
+           if isinstance(v, bool) or not isinstance(v, int) or v < 0}
     if bad:
-        raise ValueError(f"sample_dims: sizes must be positive integers, got {bad}")
+        raise ValueError(f"sample_dims: sizes must be non-negative integers, got {bad}")
     _DIMS.append(dataclasses.replace(dims(), **sizes))
     try:
         yield dims()
