@@ -189,7 +189,7 @@ def reduce(
     if weight is None:
         # Counted as bytes: XLA:CPU (jax 0.10) converts a uint8 to a float inside its
         # vectorised sum, but writes a boolean converted to a float out in full first. Mean
-        # squared error under a mask over 1e6 / 1e7 elements: 0.75 -> 0.69 / 19.1 -> 15.2 ms.
+        # squared error under a mask over 1e6 / 1e7 elements: 0.84 -> 0.76 / 19.7 -> 15.1 ms.
         count = jnp.sum(mask.astype(jnp.uint8), dtype=loss.dtype)
     else:
         weight = jnp.broadcast_to(weight, loss.shape).astype(loss.dtype)
