@@ -20,10 +20,11 @@ def shape_str(shape: Sequence[int]) -> str:
     return str(tuple(int(d) for d in shape))
 
 
-def reduction(fn: str, value: object) -> None:
-    if value not in REDUCTIONS:
+def reduction(fn: str, value: object, allowed: Sequence[str] = REDUCTIONS) -> None:
+    if value not in allowed:
+        *first, last = (repr(r) for r in allowed)
         raise ValueError(
-            f"{fn}: `reduction` must be one of 'mean', 'sum' or 'none', got {value!r}"
+            f"{fn}: `reduction` must be one of {', '.join(first)} or {last}, got {value!r}"
         )
 
 

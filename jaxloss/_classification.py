@@ -419,25 +419,29 @@ def _xlogx_jvp(primals, tangents):
     return _xlogx(t), jnp.where(positive, jnp.log(jnp.where(positive, t, 2.0)) + 1, 0.0) * dt
 
 
-@loss_function(static=("log_target",))
+@loss_function(static=("log_target",), reductions=(*_checks.REDUCTIONS, "batchmean"))
 def kl_div(input, target, *, reduction="mean", where=None, log_target=False):
     r"""Pointwise Kullback-Leibler divergence $\mathrm{KL}(t \,\|\, q)$ given $\log q$.
 
     $$\ell_i = t_i (\log t_i - x_i), \quad\text{or } e^{y_i}(y_i - x_i)
       \text{ with log\_target (}y = \log t\text{)}$$
 
-    ``"mean"`` averages over *all* elements, as PyTorch's ``"mean"``; the divergence per sample
-    (PyTorch's ``"batchmean"``) is ``kl_div(..., reduction="sum") / batch_size``.
+    ``"mean"`` averages over *all* elements, as PyTorch's ``"mean"``, which is not the
+    divergence: for the divergence per sample, the sum over each row averaged over rows, use
+    ``"batchmean"``, as PyTorch recommends. It divides the sum by the length of the leading
+    axis, so for ``(N, C)`` inputs by ``N`` and, as in PyTorch, for ``(C,)`` by ``C``. Under
+    `where`, only the samples with a kept entry count.
 
     Args:
-      input: log-probabilities $x = \log q$, any shape.
+      input: log-probabilities $x = \log q$, any shape; ``(N, ..., C)`` for ``"batchmean"``.
       target: probabilities $t$ (or their logs with `log_target`), the shape of `input`.
-      reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per-element terms).
+      reduction: ``"mean"`` (default), ``"batchmean"``, ``"sum"`` or ``"none"`` (per-element
+        terms).
       where: optional boolean mask broadcastable to `input`'s shape; only True entries count.
       log_target: whether `target` holds log-probabilities (static).
 
     Returns:
-      A scalar (a mean over no kept entries is 0; PyTorch gives NaN), or the
+      A scalar (a mean over no kept entries or samples is 0; PyTorch gives NaN), or the
       per-element terms for ``reduction="none"``.
 
     Example:
@@ -445,6 +449,9 @@ def kl_div(input, target, *, reduction="mean", where=None, log_target=False):
       >>> q, t = jnp.array([0.5, 0.5]), jnp.array([0.25, 0.75])
       >>> float(jaxloss.kl_div(jnp.log(q), t, reduction="sum"))
       0.1308
+      >>> q2, t2 = jnp.array([[0.5, 0.5], [0.9, 0.1]]), jnp.array([[0.25, 0.75], [0.5, 0.5]])
+      >>> float(jaxloss.kl_div(jnp.log(q2), t2, reduction="batchmean"))  # (0.1308 + 0.5108) / 2
+      0.3208
 
     Equivalents: ``torch.nn.functional.kl_div``; ``optax.kl_divergence`` (sums the class axis).
     """

@@ -6,7 +6,9 @@ that count and, where its mean is weighted, the per-entry weights of the denomin
 * ``"none"`` returns the unreduced loss with dropped entries set to 0;
 * ``"sum"`` sums the kept entries;
 * ``"mean"`` divides that sum by the number (or the total weight) of kept entries, and is 0, with
-  a zero gradient, when there is nothing to average (DESIGN §3.5; PyTorch returns NaN there).
+  a zero gradient, when there is nothing to average (DESIGN §3.5; PyTorch returns NaN there);
+* ``"batchmean"``, which only losses that declare it accept (`kl_div`, as in PyTorch), divides
+  it by the number of samples instead: the indices of the leading axis with a kept entry.
 
 Masked entries must add exactly 0 to every gradient even when they hold NaN or inf. A single
 ``jnp.where`` on the loss is not enough (its backward pass multiplies a zero cotangent by the
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import jax
@@ -36,10 +39,12 @@ def loss_function(
     static: Sequence[str] = (),
     valid: Mapping[str, tuple[Callable, str]] | None = None,
     indices: Sequence[_checks.Indices] = (),
+    reductions: Sequence[str] = _checks.REDUCTIONS,
 ) -> Callable[[Callable], Callable]:
     """Compiles a loss with `jax.jit`; ``reduction`` and the structural options in `static` are
     static, every other argument (numeric hyperparameters included) is traced, so changing a
-    margin or a class weight does not recompile. An invalid ``reduction`` is refused first.
+    margin or a class weight does not recompile. A ``reduction`` outside `reductions` is
+    refused first; the compiled function's ``reductions`` attribute lists them.
 
     `valid` maps numeric options (or positional data arguments) to ``(predicate,
     requirement)``. Traced values are unknown at trace time, so these are checked on the
@@ -56,10 +61,11 @@ def loss_function(
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def checked(*args, reduction="mean", **kwargs):
-            _checks.reduction(fn.__name__, reduction)
+            _checks.reduction(fn.__name__, reduction, reductions)
             return fn(*args, reduction=reduction, **kwargs)
 
         compiled = jax.jit(checked, static_argnames=("reduction", *static))
+        compiled.reductions = tuple(reductions)
         compiled.indices = tuple(indices)
         compiled.valid = dict(valid or {})
         if not valid:
@@ -78,7 +84,7 @@ def loss_function(
 
         # The compiled function's introspection (lowering, cache size) stays available.
         for attr in ("lower", "trace", "eval_shape", "clear_cache", "_cache_size", "indices",
-                     "valid"):
+                     "valid", "reductions"):
             setattr(validated, attr, getattr(compiled, attr))
         return validated
 
@@ -160,7 +166,8 @@ def reduce(
 
     Args:
       loss: the unreduced loss, already multiplied by any per-entry weights.
-      reduction: ``"mean"``, ``"sum"`` or ``"none"`` (validated by `loss_function`).
+      reduction: ``"mean"``, ``"sum"``, ``"none"`` or ``"batchmean"`` (validated by
+        `loss_function`).
       mask: boolean array of `loss`'s shape, True where the entry counts, or None.
       weight: per-entry weights whose kept sum is the denominator of ``"mean"`` (PyTorch's
         weighted means), broadcastable to `loss`; None counts each kept entry once.
@@ -182,6 +189,8 @@ def reduce(
         total = total * scale
     if reduction == "sum":
         return total
+    if reduction == "batchmean":
+        return _per_sample(total, loss, mask, axis_name)
     if weight is None and mask is None:
         # Static count; an empty loss has nothing to average and its sum is already 0.
         size = loss.size * (1 if axis_name is None else jax.lax.axis_size(axis_name))
@@ -195,6 +204,19 @@ def reduce(
         weight = jnp.broadcast_to(weight, loss.shape).astype(loss.dtype)
         count = jnp.sum(weight if mask is None else jnp.where(mask, weight, 0))
     return mean_or_zero(total, _global_sum(count, axis_name))
+
+
+def _per_sample(total, loss, mask, axis_name):
+    """``"batchmean"``: `total` over the samples, the indices of the leading axis with a kept
+    entry; a scalar loss is its own total, as in PyTorch."""
+    if loss.ndim == 0:
+        return total
+    if mask is None:
+        samples = loss.shape[0] * (1 if axis_name is None else jax.lax.axis_size(axis_name))
+        return total / samples if samples else total
+    rows = jnp.any(mask.reshape(mask.shape[0], math.prod(mask.shape[1:])), axis=1)
+    samples = jnp.sum(rows.astype(jnp.uint8), dtype=loss.dtype)
+    return mean_or_zero(total, _global_sum(samples, axis_name))
 
 
 def _global_sum(x, axis_name):

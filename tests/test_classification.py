@@ -198,17 +198,49 @@ def test_binary_cross_entropy_with_logits_extremes_finite():
     np.testing.assert_allclose(grad, [1.0, -1.0, 0.0, 0.0], atol=1e-30)
 
 
-def test_kl_div_batchmean_recipe_and_log_target():
+def test_kl_div_batchmean_and_log_target():
     q = jnp.array([[0.5, 0.5], [0.9, 0.1]])
     t = jnp.array([[0.25, 0.75], [0.0, 1.0]])
     per_row = [0.25 * math.log(0.5) + 0.75 * math.log(1.5), math.log(10)]
-    batchmean = jaxloss.kl_div(jnp.log(q), t, reduction="sum") / 2
+    batchmean = jaxloss.kl_div(jnp.log(q), t, reduction="batchmean")
     assert float(batchmean) == pytest.approx(sum(per_row) / 2, rel=1e-6)
     assert float(jaxloss.kl_div(jnp.log(q), t)) == pytest.approx(sum(per_row) / 4, rel=1e-6)
+    # As in PyTorch, the leading axis is the batch even for one distribution, and a scalar
+    # is its own sum.
+    one = jaxloss.kl_div(jnp.log(q[0]), t[0], reduction="batchmean")
+    assert float(one) == pytest.approx(per_row[0] / 2, rel=1e-6)
+    scalar = jaxloss.kl_div(jnp.log(q[1, 1]), t[1, 1], reduction="batchmean")
+    assert float(scalar) == pytest.approx(math.log(10), rel=1e-6)
     log_t = jnp.log(jnp.array([[0.25, 0.75], [0.5, 0.5]]))
     np.testing.assert_allclose(
         jaxloss.kl_div(jnp.log(q), log_t, log_target=True),
         jaxloss.kl_div(jnp.log(q), jnp.exp(log_t)), rtol=1e-6)
+
+
+def test_kl_div_batchmean_counts_the_samples_that_where_keeps():
+    # Dropping rows equals slicing them out; dropping entries keeps their row a sample; a batch
+    # with no kept sample (or no sample at all) gives 0 with zero gradients, not NaN.
+    x = jnp.log(jax.nn.softmax(jax.random.normal(jax.random.key(1), (5, 3, 4)), axis=-1))
+    t = jax.nn.softmax(jax.random.normal(jax.random.key(2), (5, 3, 4)), axis=-1)
+    rows = jnp.array([True, False, True, True, False])
+    masked = jax.value_and_grad(jaxloss.kl_div, argnums=(0, 1))(
+        x, t, reduction="batchmean", where=rows[:, None, None])
+    sliced = jax.value_and_grad(jaxloss.kl_div, argnums=(0, 1))(
+        x[rows], t[rows], reduction="batchmean")
+    terms = t * (jnp.log(t) - x)
+    assert float(masked[0]) == pytest.approx(float(jnp.sum(terms[rows])) / 3, rel=1e-6)
+    np.testing.assert_allclose(masked[0], sliced[0], rtol=1e-6)
+    for g_masked, g_sliced in zip(masked[1], sliced[1], strict=True):
+        np.testing.assert_allclose(g_masked[rows], g_sliced, rtol=1e-6, atol=1e-8)
+        assert not np.any(g_masked[~rows])
+    entries = jnp.zeros((5, 3, 4), bool).at[0, 1, 2].set(True).at[3, :, 0].set(True)
+    value = jaxloss.kl_div(x, t, reduction="batchmean", where=entries)
+    assert float(value) == pytest.approx(float(jnp.sum(terms[entries])) / 2, rel=1e-6)
+    nothing = jax.value_and_grad(jaxloss.kl_div)(x, t, reduction="batchmean",
+                                                 where=jnp.zeros(5, bool)[:, None, None])
+    assert float(nothing[0]) == 0.0 and not np.any(nothing[1])
+    empty = jax.value_and_grad(jaxloss.kl_div)(x[:0], t[:0], reduction="batchmean")
+    assert float(empty[0]) == 0.0 and empty[1].shape == (0, 3, 4)
 
 
 def test_kl_div_zero_target_has_finite_gradients():

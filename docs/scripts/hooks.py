@@ -260,7 +260,7 @@ PYTORCH_NOTES = {
     "smooth_l1_loss": "",
     "poisson_nll_loss": "",
     "gaussian_nll_loss": "negative variances are clamped to `eps`, not rejected",
-    "kl_div": "no `\"batchmean\"`: use `reduction=\"sum\"` / batch size",
+    "kl_div": "",
     "cross_entropy": "class axis last for `(N, C, d1, ...)` inputs; `z_loss=` (PaLM) added; an "
                      "out-of-range label gives NaN instead of an assertion",
     "nll_loss": "class axis last for `(N, C, d1, ...)` inputs; an out-of-range label gives NaN",

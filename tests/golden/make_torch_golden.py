@@ -375,6 +375,21 @@ def linear():
                grads=["arg0", "arg1", "bias"], torch_call=torch_linear_cross_entropy)
 
 
+def batchmean():
+    """kl_div's "batchmean", recorded after the other cases so that their random draws stay
+    as they were: the sum over the leading axis's length, for (C,) inputs too."""
+    for shape in [(7,), (4, 6), (2, 3, 5)]:
+        tag = "x".join(map(str, shape))
+        logq = torch.tensor(normal(*shape)).log_softmax(-1).numpy()
+        t = torch.tensor(normal(*shape)).softmax(-1).numpy()
+        t.flat[0] = 0.0
+        record(f"kl_div/batchmean/{tag}", "kl_div", [logq, t], grads=["arg0"],
+               reductions=("batchmean",), grads_for=("batchmean",))
+        record(f"kl_div/batchmean/{tag}/log_target", "kl_div", [logq, np.log(t + 1e-3)],
+               kwargs={"log_target": True}, grads=["arg0", "arg1"],
+               reductions=("batchmean",), grads_for=("batchmean",))
+
+
 def main():
     torch.manual_seed(0)
     regression()
@@ -382,6 +397,7 @@ def main():
     margin()
     ctc()
     linear()
+    batchmean()
     manifest = {
         "made_by": "tests/golden/make_torch_golden.py",
         "date": datetime.date.today().isoformat(),
