@@ -33,7 +33,8 @@ def mesh_shape(devices: int) -> tuple[int, int]:
 
 def main(tokens: int = 512, features: int = 64, vocabulary: int = 4096) -> dict:
     data, model = mesh_shape(jax.device_count())
-    mesh = jax.make_mesh((data, model), ("data", "model"))
+    mesh = jax.make_mesh((data, model), ("data", "model"),
+                         axis_types=(jax.sharding.AxisType.Explicit,) * 2)
     k = jax.random.split(jax.random.key(0), 3)
     hidden = jax.random.normal(k[0], (tokens, features))
     embedding = jax.random.normal(k[1], (vocabulary, features)) / features**0.5

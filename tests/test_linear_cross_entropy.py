@@ -343,7 +343,8 @@ SHARDED = textwrap.dedent("""
         lambda h, w, b: jaxloss.linear_cross_entropy(h, w, y, bias=b, **opts), (0, 1, 2))
     expected = single(h, w, b)
     for shape, names, batch in (((8,), ("model",), None), ((2, 4), ("data", "model"), "data")):
-        mesh = jax.make_mesh(shape, names)
+        explicit = (jax.sharding.AxisType.Explicit,) * len(shape)
+        mesh = jax.make_mesh(shape, names, axis_types=explicit)
         put = lambda x, spec: jax.device_put(x, NamedSharding(mesh, spec))
         tokens = P(batch)
         args = put(h, tokens), put(w, P("model")), put(b, P("model"))
