@@ -428,9 +428,13 @@ def kl_div(input, target, *, reduction="mean", where=None, log_target=False):
 
     ``"mean"`` averages over *all* elements, as PyTorch's ``"mean"``, which is not the
     divergence: for the divergence per sample, the sum over each row averaged over rows, use
-    ``"batchmean"``, as PyTorch recommends. It divides the sum by the length of the leading
-    axis, so for ``(N, C)`` inputs by ``N`` and, as in PyTorch, for ``(C,)`` by ``C``. Under
-    `where`, only the samples with a kept entry count.
+    ``"batchmean"``, as PyTorch recommends,
+
+    $$\text{batchmean} = \frac{1}{N} \sum_i \ell_i,$$
+
+    with $N$ the length of the leading axis: for ``(N, C)`` inputs the batch and, as in
+    PyTorch, for ``(C,)`` inputs $C$. Under `where`, $N$ counts only the samples with a kept
+    entry.
 
     Args:
       input: log-probabilities $x = \log q$, any shape; ``(N, ..., C)`` for ``"batchmean"``.

@@ -233,6 +233,12 @@ def test_kl_div_batchmean_counts_the_samples_that_where_keeps():
     for g_masked, g_sliced in zip(masked[1], sliced[1], strict=True):
         np.testing.assert_allclose(g_masked[rows], g_sliced, rtol=1e-6, atol=1e-8)
         assert not np.any(g_masked[~rows])
+    # NaN, -inf and a negative probability in the dropped rows change nothing.
+    poison = jnp.where(rows[:, None, None], 0.0, jnp.array([jnp.nan, -jnp.inf, -1.0, 0.0]))
+    dirty = jax.value_and_grad(jaxloss.kl_div, argnums=(0, 1))(
+        x + poison, t + poison[:, :, ::-1], reduction="batchmean", where=rows[:, None, None])
+    for got, want in zip(jax.tree.leaves(dirty), jax.tree.leaves(masked), strict=True):
+        np.testing.assert_array_equal(got, want)
     entries = jnp.zeros((5, 3, 4), bool).at[0, 1, 2].set(True).at[3, :, 0].set(True)
     value = jaxloss.kl_div(x, t, reduction="batchmean", where=entries)
     assert float(value) == pytest.approx(float(jnp.sum(terms[entries])) / 2, rel=1e-6)
